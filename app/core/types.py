@@ -1,0 +1,134 @@
+"""Neutral request and result types shared by every protocol adapter and the decoder pool.
+
+Plain frozen dataclasses: they are pickled to worker processes and never carry a wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Task(StrEnum):
+    TRANSCRIBE = "transcribe"
+    TRANSLATE = "translate"
+
+
+class RawEncoding(StrEnum):
+    """Headerless sample formats a client may send with an explicit rate (Google, Yandex)."""
+
+    LINEAR16 = "s16le"
+    LINEAR24 = "s24le"
+    LINEAR32 = "s32le"
+    FLOAT32 = "f32le"
+    MULAW = "mulaw"
+    ALAW = "alaw"
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    encoding: RawEncoding
+    sample_rate: int
+    channels: int = 1
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """Audio bytes in memory or a local file the worker reads; `raw` for headerless PCM."""
+
+    data: bytes | None = None
+    path: str | None = None
+    raw: RawFormat | None = None
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.path is None):
+            raise ValueError("AudioInput takes exactly one of data or path")
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    audio: AudioInput
+    model: str = "default"
+    language: str | None = None
+    """ISO-639-1 code, or None to detect."""
+    language_candidates: tuple[str, ...] = ()
+    """When detecting, only these languages may be chosen (empty: any)."""
+    task: Task = Task.TRANSCRIBE
+    word_timestamps: bool = False
+    word_confidence: bool = False
+    alternatives: int = 1
+    prompt: str | None = None
+    phrases: tuple[str, ...] = ()
+    punctuation: bool = True
+    profanity_filter: bool = False
+    separate_channels: bool = False
+    beam_size: int | None = None
+    temperature: float = 0.0
+    max_seconds: float | None = None
+    """A tighter duration cap than the server-wide one (e.g. a protocol's sync limit)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Alternative:
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    confidence: float
+    """exp(mean token log-probability), 0..1."""
+    words: tuple[Word, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    """N-best for this segment when asked for; the first one is `text`."""
+    channel: int = 0
+    tokens: tuple[int, ...] = ()
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    temperature: float = 0.0
+    seek: int = 0
+
+    def shifted(self, offset: float, channel: int) -> Segment:
+        return replace(
+            self,
+            start=self.start + offset,
+            end=self.end + offset,
+            channel=channel,
+            seek=self.seek + round(offset * 100),
+            words=tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in self.words),
+        )
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[Segment, ...]
+    language: str
+    language_probability: float
+    duration: float
+    channels: int = 1
+    model: str = ""
+    task: Task = Task.TRANSCRIBE
+    processing_seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments if s.text).strip()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+    def channel_segments(self, channel: int) -> tuple[Segment, ...]:
+        return tuple(s for s in self.segments if s.channel == channel)

@@ -1,0 +1,127 @@
+"""faster-whisper (CTranslate2) engine: plain decoding for short audio, batched VAD pipeline for long."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.core.engine import LanguageGuess
+from app.core.errors import InvalidArgument
+from app.core.models import ModelSpec
+from app.core.types import Alternative, Segment, Task, TranscriptionRequest, Word
+
+SAMPLE_RATE = 16_000
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    """Picklable factory: builds the engine inside each worker process."""
+
+    models: tuple[ModelSpec, ...]
+    compute_type: str = "int8"
+    threads: int = 1
+    beam_size: int = 5
+    batched_min_seconds: float = 60.0
+    batch_size: int = 8
+
+    def __call__(self) -> WhisperEngine:
+        return WhisperEngine(self)
+
+
+class WhisperEngine:
+    def __init__(self, config: WhisperConfig) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.config = config
+        self.specs = {spec.name: spec for spec in config.models}
+        # Always a local folder: a bare name would make faster-whisper try a download.
+        self.models = {
+            spec.name: WhisperModel(str(spec.path), device="cpu", compute_type=config.compute_type, cpu_threads=config.threads, local_files_only=True)
+            for spec in config.models
+        }
+        self.batched = {name: BatchedInferencePipeline(model) for name, model in self.models.items()}
+
+    def transcribe(self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None) -> tuple[LanguageGuess, Iterator[Segment]]:
+        spec = self.specs[request.model]
+        model = self.models[spec.name]
+        if not spec.multilingual:
+            if request.task is Task.TRANSLATE:
+                raise InvalidArgument(f"model {spec.name} is English-only and cannot translate", param="model")
+            if language not in (None, "en"):
+                raise InvalidArgument(f"model {spec.name} is English-only; language {language!r} is not supported", param="language")
+            language = "en"
+        if language is None and request.language_candidates:
+            language = self._detect_among(model, pcm, request.language_candidates)
+        options: dict[str, Any] = {
+            "language": language,
+            "task": request.task.value,
+            "beam_size": request.beam_size or self.config.beam_size,
+            "word_timestamps": request.word_timestamps or request.word_confidence,
+            "initial_prompt": request.prompt or None,
+            "hotwords": " ".join(request.phrases) or None,
+            "temperature": FALLBACK_TEMPERATURES if request.temperature <= 0 else (request.temperature,),
+        }
+        if len(pcm) >= self.config.batched_min_seconds * SAMPLE_RATE:
+            segments, info = self.batched[spec.name].transcribe(pcm, batch_size=self.config.batch_size, without_timestamps=False, **options)
+        else:
+            segments, info = model.transcribe(pcm, **options)
+        guess = LanguageGuess(info.language, float(info.language_probability))
+        return guess, self._convert(segments, pcm, request, model, info.language)
+
+    def _convert(self, segments: Any, pcm: np.ndarray, request: TranscriptionRequest, model: Any, language: str) -> Iterator[Segment]:
+        for s in segments:
+            alternatives: tuple[Alternative, ...] = ()
+            confidence = min(1.0, math.exp(s.avg_logprob))
+            if request.alternatives > 1:
+                alternatives = self._nbest(model, pcm, s, request, language, confidence)
+            yield Segment(
+                start=float(s.start),
+                end=float(s.end),
+                text=s.text.strip(),
+                confidence=confidence,
+                words=tuple(Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in (s.words or ())),
+                alternatives=alternatives,
+                tokens=tuple(s.tokens),
+                avg_logprob=float(s.avg_logprob),
+                compression_ratio=float(s.compression_ratio),
+                no_speech_prob=float(s.no_speech_prob),
+                temperature=float(s.temperature or 0.0),
+                seek=int(s.seek),
+            )
+
+    def _nbest(self, model: Any, pcm: np.ndarray, s: Any, request: TranscriptionRequest, language: str, confidence: float) -> tuple[Alternative, ...]:
+        """N-best for one segment: CTranslate2's num_hypotheses on the segment's own window."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        piece = pcm[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)]
+        features = pad_or_trim(model.feature_extractor(piece))
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
+        n = request.alternatives
+        result = model.model.generate(
+            model.encode(features),
+            [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
+            beam_size=max(n, request.beam_size or self.config.beam_size),
+            num_hypotheses=n,
+            return_scores=True,
+            max_length=224,
+        )[0]
+        found = [Alternative(s.text.strip(), confidence)]
+        for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+            text = tokenizer.decode(ids).strip()
+            if text and all(text != a.text for a in found):
+                found.append(Alternative(text, min(1.0, math.exp(score))))
+        return tuple(found[:n])
+
+    @staticmethod
+    def _detect_among(model: Any, pcm: np.ndarray, candidates: tuple[str, ...]) -> str:
+        _, _, probabilities = model.detect_language(audio=pcm)
+        allowed = [(p, lang) for lang, p in probabilities if lang in candidates]
+        return max(allowed)[1] if allowed else candidates[0]

@@ -1,0 +1,159 @@
+"""The app factory: settings in, FastAPI app out; the pool and models are built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import app as package
+from app.core.audio import DecodeLimits
+from app.core.engine import EngineFactory, PipelineConfig
+from app.core.errors import SttError
+from app.core.models import ModelRegistry, build_registry
+from app.core.pool import DecoderPool, PoolConfig
+from app.core.service import SpeechService
+from app.core.whisper import WhisperConfig
+from app.metrics import Metrics
+from app.protocols import nim
+from app.protocols.openai.router import router as openai_router
+from app.settings import Settings
+
+log = logging.getLogger("asr")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine_factory: EngineFactory | None = None,
+    registry: ModelRegistry | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load in the background: liveness answers at once, readiness says 503 until this ends.
+        starting = asyncio.create_task(_start(app, settings, metrics, engine_factory, registry))
+        try:
+            yield
+        finally:
+            starting.cancel()
+            pool: DecoderPool | None = app.state.pool
+            if pool is not None:
+                await pool.stop()
+
+    app = FastAPI(title="ASR server", version=package.__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.registry = None
+    app.state.pool = None
+    app.state.service = None
+    app.include_router(openai_router)
+    app.include_router(nim.router)
+    app.add_middleware(RequestObserver, metrics=metrics)
+
+    @app.exception_handler(HTTPException)
+    async def unmatched(request: Request, exc: HTTPException) -> JSONResponse:
+        # Unknown paths and methods: the same envelope shape the OpenAI and Google clients parse.
+        return JSONResponse(
+            {"error": {"code": exc.status_code, "message": str(exc.detail), "status": "NOT_FOUND" if exc.status_code == 404 else "INVALID_ARGUMENT", "type": "invalid_request_error", "param": None}},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(
+            {"error": {"code": 500, "message": f"internal error: {type(exc).__name__}", "status": "INTERNAL", "type": "server_error", "param": None}},
+            status_code=500,
+        )
+
+    return app
+
+
+async def _start(app: FastAPI, settings: Settings, metrics: Metrics, factory: EngineFactory | None, registry: ModelRegistry | None) -> None:
+    try:
+        if registry is None:
+            registry = await asyncio.to_thread(build_registry, settings.models, settings.extra_models, settings.default_model, settings.cache_dir)
+        app.state.registry = registry
+        if factory is None:
+            factory = WhisperConfig(
+                models=tuple(registry.specs.values()),
+                compute_type=settings.compute_type,
+                threads=settings.threads_per_worker,
+                beam_size=settings.beam_size,
+                batched_min_seconds=settings.batched_min_seconds,
+                batch_size=settings.batch_size,
+            )
+        pool = DecoderPool(factory, pool_config(settings), observer=metrics)
+        app.state.pool = pool
+        metrics.bind_pool(pool, settings.workers + settings.queue_size)
+        await pool.start()
+        app.state.service = SpeechService(registry, pool, max_alternatives=settings.max_alternatives)
+        log.info("ready: %d workers, models %s", settings.workers, ", ".join(registry.specs))
+    except SttError as exc:
+        log.error("start-up failed: %s", exc.message)
+    except Exception:
+        log.exception("start-up failed")
+
+
+def pool_config(settings: Settings) -> PoolConfig:
+    limits = DecodeLimits(
+        max_seconds=settings.max_audio_seconds,
+        max_decoded_bytes=settings.max_decoded_bytes,
+        max_channels=settings.max_channels,
+        max_sample_rate=settings.max_sample_rate,
+    )
+    return PoolConfig(
+        workers=settings.workers,
+        queue_size=settings.queue_size,
+        retry_after=settings.retry_after_seconds,
+        job_retries=settings.job_retries,
+        worker_max_jobs=settings.worker_max_jobs,
+        pipeline=PipelineConfig(limits=limits, tmp_dir=settings.tmp_dir, block_seconds=settings.block_seconds),
+    )
+
+
+class RequestObserver:
+    """Pure ASGI (BaseHTTPMiddleware would break disconnect detection): request id, latency, counts."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"openai-processing-ms", str(round((time.perf_counter() - started) * 1000)).encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", "unmatched")
+            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            if status < 400:
+                self.metrics.request_success.labels(label).inc()
+            else:
+                self.metrics.request_failure.labels(label, str(status)).inc()

@@ -1,0 +1,1 @@
+"""OpenAI /v1/audio/* (and NVIDIA NIM's flavour of it)."""

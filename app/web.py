@@ -1,0 +1,129 @@
+"""HTTP plumbing every protocol adapter shares: byte caps while reading, cancel-on-disconnect,
+API-key checks and the per-adapter error route."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Message
+
+from app.core.errors import Cancelled, Internal, InvalidArgument, PayloadTooLarge, SttError, Unauthenticated
+
+T = TypeVar("T")
+# Bytes of an oversized body read and thrown away so the client sees our 413 instead of a reset.
+DRAIN_LIMIT = 64 * 1024 * 1024
+NOT_REJECTIONS = frozenset({"internal", "cancelled"})
+
+
+def limit_body(request: Request, limit: int) -> Request:
+    """A view of `request` whose body stops with PayloadTooLarge past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        if "100-continue" not in request.headers.get("expect", "").lower():
+            return Request(request.scope, _draining(request, limit, int(declared)))
+        raise PayloadTooLarge(limit, int(declared))
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                await _drain(request, message)
+                raise PayloadTooLarge(limit, seen)
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _draining(request: Request, limit: int, declared: int) -> Callable[[], Awaitable[Message]]:
+    async def receive() -> Message:
+        await _drain(request, {"more_body": True})
+        raise PayloadTooLarge(limit, declared)
+
+    return receive
+
+
+async def _drain(request: Request, last: Message) -> None:
+    drained = 0
+    while last.get("more_body") and drained < DRAIN_LIMIT:
+        last = await request.receive()
+        drained += len(last.get("body", b""))
+
+
+async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`, cancelling it if the client disconnects first (the body must be read already)."""
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    raise Cancelled("the client disconnected")
+
+
+def check_api_key(presented: str | None, keys: list[str]) -> None:
+    if not keys:
+        return
+    given = (presented or "").encode()
+    if not any(hmac.compare_digest(given, key.encode()) for key in keys):
+        raise Unauthenticated("Missing API key" if not presented else "Incorrect API key provided")
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+ErrorRenderer = Callable[[SttError], Response]
+
+
+def error_route(render: ErrorRenderer) -> type[APIRoute]:
+    """An APIRoute class that renders every failure in one protocol's envelope (never {"detail"})."""
+
+    class ProtocolRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except SttError as exc:
+                    error = exc
+                except (RequestValidationError, HTTPException) as exc:
+                    error = InvalidArgument(_describe(exc))
+                if error.kind not in NOT_REJECTIONS:
+                    request.app.state.metrics.rejected(error.kind)
+                return render(error)
+
+            return handle
+
+    return ProtocolRoute
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        return f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", exc))
+    return str(getattr(exc, "detail", exc))
+
+
+def internal_error(exc: BaseException) -> Internal:
+    return Internal(f"internal error: {type(exc).__name__}")
