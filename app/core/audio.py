@@ -87,7 +87,9 @@ def _open(audio: AudioInput) -> av.container.InputContainer:
     fmt = None
     if audio.raw is not None:
         fmt = audio.raw.encoding.value
-        options |= {"sample_rate": str(audio.raw.sample_rate), "channels": str(audio.raw.channels)}
+        # FFmpeg 7+ has no "channels" option for raw PCM: the count goes in "ch_layout".
+        layout = f"{audio.raw.channels}c"
+        options |= {"sample_rate": str(audio.raw.sample_rate), "ch_layout": layout}
     try:
         return av.open(source, mode="r", format=fmt, options=options)
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -112,7 +114,7 @@ def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_
             with os.fdopen(fd, "wb") as sink:
                 _pump(container, stream, out_channels, limits, sink)
         except BaseException:
-            os.unlink(name)
+            pass
             raise
     decoded = DecodedAudio(Path(name), out_channels)
     if decoded.frames == 0:

@@ -75,6 +75,7 @@ class Worker:
     abort: Synchronized  # type: ignore[type-arg]
     ready: bool = False
     job: Job | None = None
+    served: int = 0
     load_error: str | None = None
 
 
@@ -256,6 +257,9 @@ class DecoderPool:
                 job.on_segment(message[2], message[3], message[4])
             return
         worker.job = None
+        worker.served += 1
+        if self.config.worker_max_jobs and worker.served >= self.config.worker_max_jobs:
+            worker.ready = False  # it exits now; nothing more is sent to it
         if kind == "done":
             transcript: Transcript = message[2]
             if not job.future.done():

@@ -1,0 +1,43 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+
+.PHONY: run test lint unit e2e bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m app
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest -m "not e2e"
+
+e2e: $(VENV)/.installed-test
+	$(BIN)/pytest -m e2e
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.overhead --out docs/performance.md
+	$(BIN)/python -m bench.throughput --out docs/performance.md
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks: HTTP overhead and throughput of the server against raw faster-whisper."""

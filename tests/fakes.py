@@ -1,0 +1,52 @@
+"""A fake engine for fast tests of the layers above the engine (pool, adapters). Never for accuracy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.engine import LanguageGuess
+from app.core.types import Alternative, Segment, TranscriptionRequest, Word
+
+CRASH_PROMPT = "crash-the-worker"
+
+
+@dataclass(frozen=True)
+class FakeEngineFactory:
+    seconds_per_segment: float = 0.0
+    """Sleep per produced segment, to make requests take time."""
+    segment_seconds: float = 5.0
+    load_seconds: float = 0.0
+    """Sleep while 'loading models', to observe readiness before the load ends."""
+
+    def __call__(self) -> FakeEngine:
+        time.sleep(self.load_seconds)
+        return FakeEngine(self)
+
+
+class FakeEngine:
+    """One segment per `segment_seconds` of audio, text 'segment N', after an optional sleep."""
+
+    def __init__(self, config: FakeEngineFactory) -> None:
+        self.config = config
+
+    def transcribe(self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None) -> tuple[LanguageGuess, Iterator[Segment]]:
+        if request.prompt == CRASH_PROMPT:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return LanguageGuess(language or "en", 0.99), self._segments(len(pcm) / 16000, request)
+
+    def _segments(self, duration: float, request: TranscriptionRequest) -> Iterator[Segment]:
+        start, index = 0.0, 0
+        while start < duration:
+            time.sleep(self.config.seconds_per_segment)
+            end = min(duration, start + self.config.segment_seconds)
+            text = f"Segment {index}, fake."
+            words = (Word(start, end, f"segment-{index}", 0.9),) if request.word_timestamps else ()
+            alternatives = tuple(Alternative(f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives)) if request.alternatives > 1 else ()
+            yield Segment(start=0.0 + start, end=end, text=text, confidence=0.9, words=words, alternatives=alternatives, tokens=(1, 2, 3))
+            start, index = end, index + 1
