@@ -65,7 +65,15 @@ def create_app(
     async def unmatched(request: Request, exc: HTTPException) -> JSONResponse:
         # Unknown paths and methods: the same envelope shape the OpenAI and Google clients parse.
         return JSONResponse(
-            {"error": {"code": exc.status_code, "message": str(exc.detail), "status": "NOT_FOUND" if exc.status_code == 404 else "INVALID_ARGUMENT", "type": "invalid_request_error", "param": None}},
+            {
+                "error": {
+                    "code": exc.status_code,
+                    "message": str(exc.detail),
+                    "status": "NOT_FOUND" if exc.status_code == 404 else "INVALID_ARGUMENT",
+                    "type": "invalid_request_error",
+                    "param": None,
+                }
+            },
             status_code=exc.status_code,
         )
 
@@ -73,17 +81,29 @@ def create_app(
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(
-            {"error": {"code": 500, "message": f"internal error: {type(exc).__name__}", "status": "INTERNAL", "type": "server_error", "param": None}},
+            {
+                "error": {
+                    "code": 500,
+                    "message": f"internal error: {type(exc).__name__}",
+                    "status": "INTERNAL",
+                    "type": "server_error",
+                    "param": None,
+                }
+            },
             status_code=500,
         )
 
     return app
 
 
-async def _start(app: FastAPI, settings: Settings, metrics: Metrics, factory: EngineFactory | None, registry: ModelRegistry | None) -> None:
+async def _start(
+    app: FastAPI, settings: Settings, metrics: Metrics, factory: EngineFactory | None, registry: ModelRegistry | None
+) -> None:
     try:
         if registry is None:
-            registry = await asyncio.to_thread(build_registry, settings.models, settings.extra_models, settings.default_model, settings.cache_dir)
+            registry = await asyncio.to_thread(
+                build_registry, settings.models, settings.extra_models, settings.default_model, settings.cache_dir
+            )
         app.state.registry = registry
         if factory is None:
             factory = WhisperConfig(

@@ -6,8 +6,8 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     GCCollector,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
@@ -27,9 +27,19 @@ class Metrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         GCCollector(registry=r)
-        self.request_success = Counter("request_success", "Requests answered with a 2xx/3xx status.", ["route"], registry=r)
-        self.request_failure = Counter("request_failure", "Requests answered with an error status.", ["route", "status"], registry=r)
-        self.latency = Histogram("e2e_request_latency_seconds", "Time from request to response.", ["route"], buckets=SECONDS_BUCKETS, registry=r)
+        self.request_success = Counter(
+            "request_success", "Requests answered with a 2xx/3xx status.", ["route"], registry=r
+        )
+        self.request_failure = Counter(
+            "request_failure", "Requests answered with an error status.", ["route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "e2e_request_latency_seconds",
+            "Time from request to response.",
+            ["route"],
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
         self.running = Gauge("num_requests_running", "Requests being decoded now.", registry=r)
         self.waiting = Gauge("num_requests_waiting", "Requests waiting for a decoder.", registry=r)
         self.capacity = Gauge("num_request_max", "Requests that can be decoding or waiting at once.", registry=r)
@@ -37,12 +47,30 @@ class Metrics:
         self.in_flight = Gauge("asr_in_flight_requests", "Requests on a decoder now.", registry=r)
         self.workers_ready = Gauge("asr_workers_ready", "Decoder processes loaded and serving.", registry=r)
         self.audio_seconds = Counter("asr_audio_seconds", "Seconds of audio transcribed.", ["model"], registry=r)
-        self.processing = Histogram("asr_processing_seconds", "Decode and inference time per request.", ["model"], buckets=SECONDS_BUCKETS, registry=r)
-        self.queue_wait = Histogram("asr_queue_wait_seconds", "Time a request waited for a decoder.", buckets=SECONDS_BUCKETS, registry=r)
-        self.rtf = Histogram("asr_real_time_factor_ratio", "Processing seconds per audio second.", ["model"], buckets=RTF_BUCKETS, registry=r)
+        self.processing = Histogram(
+            "asr_processing_seconds",
+            "Decode and inference time per request.",
+            ["model"],
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "asr_queue_wait_seconds", "Time a request waited for a decoder.", buckets=SECONDS_BUCKETS, registry=r
+        )
+        self.rtf = Histogram(
+            "asr_real_time_factor_ratio",
+            "Processing seconds per audio second.",
+            ["model"],
+            buckets=RTF_BUCKETS,
+            registry=r,
+        )
         self.rejected_total = Counter("asr_rejected_requests", "Requests refused, by reason.", ["reason"], registry=r)
-        self.cancelled_total = Counter("asr_cancelled_requests", "Requests cancelled because the client left.", ["stage"], registry=r)
-        self.worker_exits = Counter("asr_worker_exits", "Decoder processes that exited and were replaced.", ["reason"], registry=r)
+        self.cancelled_total = Counter(
+            "asr_cancelled_requests", "Requests cancelled because the client left.", ["stage"], registry=r
+        )
+        self.worker_exits = Counter(
+            "asr_worker_exits", "Decoder processes that exited and were replaced.", ["reason"], registry=r
+        )
 
     def bind_pool(self, pool: DecoderPool, capacity: int) -> None:
         self.running.set_function(lambda: pool.in_flight)

@@ -47,10 +47,14 @@ def encode(frames: np.ndarray, container: str, codec: str, rate: int = 16000, bi
     channels = frames.shape[1]
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono" if channels == 1 else f"{channels}c" if channels > 2 else "stereo")
+        stream = out.add_stream(
+            codec, rate=rate, layout="mono" if channels == 1 else f"{channels}c" if channels > 2 else "stereo"
+        )
         if bit_rate:
             stream.bit_rate = bit_rate
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(frames.T.reshape(1, -1), dtype=np.float32), format="flt", layout=stream.layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(frames.T.reshape(1, -1), dtype=np.float32), format="flt", layout=stream.layout
+        )
         frame.sample_rate = rate
         for packet in stream.encode(frame):
             out.mux(packet)

@@ -64,7 +64,9 @@ AppFactory = Callable[..., FastAPI]
 @pytest.fixture
 def make_fake_app(tmp_path: Path) -> AppFactory:
     def make(engine: FakeEngineFactory | None = None, **overrides: Any) -> FastAPI:
-        return create_app(fake_settings(tmp_path, **overrides), engine_factory=engine or FakeEngineFactory(), registry=fake_registry())
+        return create_app(
+            fake_settings(tmp_path, **overrides), engine_factory=engine or FakeEngineFactory(), registry=fake_registry()
+        )
 
     return make
 
@@ -118,8 +120,23 @@ class RealServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"server-{self.port}.log"
-        environment = os.environ | {"ASR_HOST": "127.0.0.1", "ASR_PORT": str(self.port), "ASR_DATA_DIR": str(tmp / "data"), "ASR_WORKERS": "2"} | env
-        self.process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=environment, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        environment = (
+            os.environ
+            | {
+                "ASR_HOST": "127.0.0.1",
+                "ASR_PORT": str(self.port),
+                "ASR_DATA_DIR": str(tmp / "data"),
+                "ASR_WORKERS": "2",
+            }
+            | env
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app"],
+            cwd=ROOT,
+            env=environment,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

@@ -35,7 +35,9 @@ class FakeEngine:
     def __init__(self, config: FakeEngineFactory) -> None:
         self.config = config
 
-    def transcribe(self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None) -> tuple[LanguageGuess, Iterator[Segment]]:
+    def transcribe(
+        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
+    ) -> tuple[LanguageGuess, Iterator[Segment]]:
         if request.prompt == CRASH_PROMPT:
             os.kill(os.getpid(), signal.SIGKILL)
         return LanguageGuess(language or "en", 0.99), self._segments(len(pcm) / 16000, request)
@@ -47,6 +49,18 @@ class FakeEngine:
             end = min(duration, start + self.config.segment_seconds)
             text = f"Segment {index}, fake."
             words = (Word(start, end, f"segment-{index}", 0.9),) if request.word_timestamps else ()
-            alternatives = tuple(Alternative(f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives)) if request.alternatives > 1 else ()
-            yield Segment(start=0.0 + start, end=end, text=text, confidence=0.9, words=words, alternatives=alternatives, tokens=(1, 2, 3))
+            alternatives = (
+                tuple(Alternative(f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives))
+                if request.alternatives > 1
+                else ()
+            )
+            yield Segment(
+                start=0.0 + start,
+                end=end,
+                text=text,
+                confidence=0.9,
+                words=words,
+                alternatives=alternatives,
+                tokens=(1, 2, 3),
+            )
             start, index = end, index + 1

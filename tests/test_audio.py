@@ -20,9 +20,7 @@ from app.core.errors import AudioTooLong, InvalidArgument, UnsupportedMedia
 from app.core.types import AudioInput, RawEncoding, RawFormat
 from tests.audio_tools import DATA, encode, read_pcm, wav_bytes
 
-LIMITS = DecodeLimits(
-    max_seconds=7200, max_decoded_bytes=2 * 1024**3, max_channels=8, max_sample_rate=192000
-)
+LIMITS = DecodeLimits(max_seconds=7200, max_decoded_bytes=2 * 1024**3, max_channels=8, max_sample_rate=192000)
 
 
 def rms(x: np.ndarray) -> float:
@@ -264,9 +262,7 @@ def opus_bomb() -> bytes:
     silence = np.zeros((10 * 48000, 1), np.float32)
     options = {"frame_duration": "60", "compression_level": "0"}
     codec = pick_encoder("libopus", "opus")
-    return encode_chunks(
-        (silence for _ in range(120)), "ogg", codec, 48000, bit_rate=6000, options=options
-    )
+    return encode_chunks((silence for _ in range(120)), "ogg", codec, 48000, bit_rate=6000, options=options)
 
 
 def test_duration_bomb_refused(opus_bomb: bytes, tmp_path: Path) -> None:
@@ -340,9 +336,7 @@ def test_wav_header_size_is_not_trusted(claimed: int, jfk: np.ndarray, tmp_path:
     struct.pack_into("<I", wav, data + 4, claimed)  # claims up to 37 hours of samples
     struct.pack_into("<I", wav, 4, min(claimed + data, 0xFFFF_FFFF))
     audio_input = AudioInput(data=bytes(wav))
-    with decode(
-        audio_input, replace(LIMITS, max_seconds=60), keep_channels=False, tmp_dir=tmp_path
-    ) as audio:
+    with decode(audio_input, replace(LIMITS, max_seconds=60), keep_channels=False, tmp_dir=tmp_path) as audio:
         assert audio.duration == pytest.approx(1.0, abs=0.01)
 
 
@@ -363,9 +357,7 @@ def test_flac_sample_rate_above_limit_refused(tmp_path: Path) -> None:
     assert type(refused.value) is InvalidArgument
 
 
-def test_forged_flac_streaminfo_rate_is_not_trusted(
-    encoded: dict[str, bytes], tmp_path: Path
-) -> None:
+def test_forged_flac_streaminfo_rate_is_not_trusted(encoded: dict[str, bytes], tmp_path: Path) -> None:
     """STREAMINFO says 655,350 Hz but every frame header says 16 kHz: decoded at the real rate."""
     flac = bytearray(encoded["flac"])
     assert flac[:4] == b"fLaC" and flac[4] & 0x7F == 0  # first metadata block is STREAMINFO
@@ -374,9 +366,7 @@ def test_forged_flac_streaminfo_rate_is_not_trusted(
     assert fields >> 44 == 16000
     fields = (fields & ~(0xFFFFF << 44)) | (655_350 << 44)
     flac[offset : offset + 8] = fields.to_bytes(8, "big")
-    with decode(
-        AudioInput(data=bytes(flac)), LIMITS, keep_channels=False, tmp_dir=tmp_path
-    ) as audio:
+    with decode(AudioInput(data=bytes(flac)), LIMITS, keep_channels=False, tmp_dir=tmp_path) as audio:
         assert audio.duration == pytest.approx(11.0, abs=0.01)
 
 
@@ -384,9 +374,7 @@ def test_forged_flac_streaminfo_rate_is_not_trusted(
 
 NOT_AUDIO = {
     "random": np.random.default_rng(7).bytes(64 * 1024),
-    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-    + struct.pack(">IIBBBBB", 256, 1, 8, 2, 0, 0, 0)
-    + bytes(4096),
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">IIBBBBB", 256, 1, 8, 2, 0, 0, 0) + bytes(4096),
     "text": b"This is a plain text file, not audio.\n" * 200,
     "empty": b"",
 }
@@ -399,7 +387,8 @@ def test_not_audio_is_unsupported(name: str, tmp_path: Path) -> None:
     assert pcm_files(tmp_path) == []
 
 
-def test_hls_playlist_is_unsupported_and_fetches_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["data", "path"])
+def test_hls_playlist_is_unsupported_and_fetches_nothing(source: str, tmp_path: Path) -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -407,14 +396,25 @@ def test_hls_playlist_is_unsupported_and_fetches_nothing(tmp_path: Path) -> None
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
         playlist = (
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
-            f"#EXTINF:10.0,\n{url}/segment0.wav\n#EXTINF:10.0,\n{url}/segment1.ts\n#EXT-X-ENDLIST\n"
+            f"#EXTINF:10.0,\n{url}/segment0.aac\n#EXTINF:10.0,\n{url}/segment1.ts\n#EXT-X-ENDLIST\n"
         )
+        path = tmp_path / "playlist.m3u8"
+        path.write_text(playlist)
+        audio_input = AudioInput(data=playlist.encode()) if source == "data" else AudioInput(path=str(path))
         with pytest.raises(UnsupportedMedia):
-            decode(
-                AudioInput(data=playlist.encode()), LIMITS, keep_channels=False, tmp_dir=tmp_path
-            )
+            decode(audio_input, LIMITS, keep_channels=False, tmp_dir=tmp_path)
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody connected
+
+
+@pytest.mark.parametrize("container", ["avi", "nut"])
+def test_demuxer_outside_whitelist_is_refused(container: str, jfk: np.ndarray, tmp_path: Path) -> None:
+    """FFmpeg could decode these, but only the listed demuxers are ever opened."""
+    data = encode(jfk[:SAMPLE_RATE, None], container, "pcm_s16le", 16000)
+    with av.open(io.BytesIO(data)) as opened:
+        assert sum(frame.samples for frame in opened.decode(audio=0)) == SAMPLE_RATE
+    with pytest.raises(UnsupportedMedia):
+        decode(AudioInput(data=data), LIMITS, keep_channels=False, tmp_dir=tmp_path)
 
 
 def test_truncated_wav_keeps_what_is_there(jfk: np.ndarray, tmp_path: Path) -> None:
@@ -465,9 +465,7 @@ def test_blocks_cover_everything_once_and_cut_in_quiet(
 
 
 def test_temp_file_removed_on_exit(jfk: np.ndarray, tmp_path: Path) -> None:
-    with decode(
-        AudioInput(data=wav_bytes(jfk)), LIMITS, keep_channels=False, tmp_dir=tmp_path
-    ) as audio:
+    with decode(AudioInput(data=wav_bytes(jfk)), LIMITS, keep_channels=False, tmp_dir=tmp_path) as audio:
         assert isinstance(audio, DecodedAudio)
         assert pcm_files(tmp_path) == [audio.path]
         assert audio.path.stat().st_size == audio.frames * 4
@@ -493,9 +491,7 @@ EMPTY_WAV = (
         ("no-samples", UnsupportedMedia),
     ],
 )
-def test_no_temp_file_left_after_refusal(
-    case: str, error: type[Exception], jfk: np.ndarray, tmp_path: Path
-) -> None:
+def test_no_temp_file_left_after_refusal(case: str, error: type[Exception], jfk: np.ndarray, tmp_path: Path) -> None:
     data, limit = {
         "too-long": (wav_bytes(jfk), replace(LIMITS, max_seconds=2)),
         "too-many-bytes": (wav_bytes(jfk), replace(LIMITS, max_decoded_bytes=200_000)),

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
@@ -66,17 +67,23 @@ def test_every_response_format_parses(real_server: RealServer) -> None:
     assert "fellow americans" in tiny.text.lower()
 
 
-@pytest.mark.parametrize(("clip", "name"), [("espeak_de.wav", "german"), ("espeak_fr.wav", "french"), ("espeak_es.wav", "spanish")])
+@pytest.mark.parametrize(
+    ("clip", "name"), [("espeak_de.wav", "german"), ("espeak_fr.wav", "french"), ("espeak_es.wav", "spanish")]
+)
 def test_language_detection(real_server: RealServer, clip: str, name: str) -> None:
     assert tts_references()[clip][0] in ("de", "fr", "es")
     with (DATA / clip).open("rb") as f:
-        result = client(real_server).audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json")
+        result = client(real_server).audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="verbose_json"
+        )
     assert result.language == name
 
 
 def test_translation_returns_english(real_server: RealServer) -> None:
     with (DATA / "espeak_de.wav").open("rb") as f:
-        result = client(real_server).audio.translations.create(model="whisper-1", file=f, response_format="verbose_json")
+        result = client(real_server).audio.translations.create(
+            model="whisper-1", file=f, response_format="verbose_json"
+        )
     assert result.language == "english"
     assert "good morning" in result.text.lower() and "park" in result.text.lower()
 
@@ -85,8 +92,9 @@ def test_sse_stream_of_a_long_clip(real_server: RealServer) -> None:
     pcm, _ = long_clip()
     body = wav_bytes(pcm[: 70 * 16000])
     deltas, done = [], []
-    with httpx.stream("POST", real_server.url + "/v1/audio/transcriptions", files={"file": ("a.wav", body, "audio/wav")},
-                      data={"model": "whisper-1", "stream": "true"}, timeout=600) as r:  # fmt: skip
+    files = {"file": ("a.wav", body, "audio/wav")}
+    data = {"model": "whisper-1", "stream": "true"}
+    with httpx.stream("POST", real_server.url + "/v1/audio/transcriptions", files=files, data=data, timeout=600) as r:
         for line in r.iter_lines():
             if line.startswith("data: ") and line != "data: [DONE]":
                 event = json.loads(line[6:])
@@ -100,10 +108,14 @@ def test_client_disconnect_frees_the_decoder(real_server: RealServer) -> None:
     before = metric(real_server, 'asr_cancelled_requests_total{stage="decoding"}')
     pcm, _ = long_clip()
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(real_server.url + "/v1/audio/transcriptions", files={"file": ("long.wav", wav_bytes(pcm), "audio/wav")},
-                   data={"model": "whisper-1"}, timeout=httpx.Timeout(60, read=3))  # fmt: skip
+        files = {"file": ("long.wav", wav_bytes(pcm), "audio/wav")}
+        url = real_server.url + "/v1/audio/transcriptions"
+        httpx.post(url, files=files, data={"model": "whisper-1"}, timeout=httpx.Timeout(60, read=3))
     deadline = time.monotonic() + 120
-    while metric(real_server, 'asr_cancelled_requests_total{stage="decoding"}') <= before or metric(real_server, "asr_in_flight_requests") > 0:
+    while (
+        metric(real_server, 'asr_cancelled_requests_total{stage="decoding"}') <= before
+        or metric(real_server, "asr_in_flight_requests") > 0
+    ):
         assert time.monotonic() < deadline, "the decode was not aborted"
         time.sleep(0.2)
 
@@ -114,7 +126,12 @@ def test_long_decode_does_not_delay_liveness(real_server: RealServer) -> None:
     finished = threading.Event()
 
     def transcribe() -> None:
-        httpx.post(real_server.url + "/v1/audio/transcriptions", files={"file": ("long.wav", body, "audio/wav")}, data={"model": "whisper-1"}, timeout=600)
+        httpx.post(
+            real_server.url + "/v1/audio/transcriptions",
+            files={"file": ("long.wav", body, "audio/wav")},
+            data={"model": "whisper-1"},
+            timeout=600,
+        )
         finished.set()
 
     worker = threading.Thread(target=transcribe)
@@ -138,7 +155,12 @@ def test_sigkilled_worker_is_replaced_and_the_request_still_answers(real_server:
     result: dict[str, str] = {}
 
     def transcribe() -> None:
-        r = httpx.post(real_server.url + "/v1/audio/transcriptions", files={"file": ("a.wav", audio, "audio/wav")}, data={"model": "whisper-1"}, timeout=600)
+        r = httpx.post(
+            real_server.url + "/v1/audio/transcriptions",
+            files={"file": ("a.wav", audio, "audio/wav")},
+            data={"model": "whisper-1"},
+            timeout=600,
+        )
         result["text"] = r.json()["text"]
 
     worker = threading.Thread(target=transcribe)
@@ -162,7 +184,7 @@ def test_sigkilled_worker_is_replaced_and_the_request_still_answers(real_server:
 
 
 def _cpu_ticks(pid: int) -> int:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
 
 

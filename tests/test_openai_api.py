@@ -35,7 +35,10 @@ def assert_envelope(response: httpx.Response, status: int, param: str | None = N
 async def test_json_is_the_default(fake_client: httpx.AsyncClient) -> None:
     r = await fake_client.post("/v1/audio/transcriptions", **upload())
     assert r.status_code == 200
-    assert r.json() == {"text": "Segment 0, fake. Segment 1, fake. Segment 2, fake.", "usage": {"type": "duration", "seconds": 12}}
+    assert r.json() == {
+        "text": "Segment 0, fake. Segment 1, fake. Segment 2, fake.",
+        "usage": {"type": "duration", "seconds": 12},
+    }
     assert r.headers["x-request-id"]
 
 
@@ -52,9 +55,17 @@ async def test_text_srt_vtt(fake_client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("granularities", "segments", "words"),
-    [((), True, False), (("segment",), True, False), (("word",), False, True), (("word", "segment"), True, True), (("segment", "word"), True, True)],
+    [
+        ((), True, False),
+        (("segment",), True, False),
+        (("word",), False, True),
+        (("word", "segment"), True, True),
+        (("segment", "word"), True, True),
+    ],
 )
-async def test_verbose_json_granularities(fake_client: httpx.AsyncClient, granularities: tuple[str, ...], segments: bool, words: bool) -> None:
+async def test_verbose_json_granularities(
+    fake_client: httpx.AsyncClient, granularities: tuple[str, ...], segments: bool, words: bool
+) -> None:
     files = {"file": ("a.wav", WAV_12S, "audio/wav")}
     data = {"model": "whisper-1", "response_format": "verbose_json", "timestamp_granularities[]": list(granularities)}
     r = await fake_client.post("/v1/audio/transcriptions", files=files, data=data)
@@ -63,14 +74,27 @@ async def test_verbose_json_granularities(fake_client: httpx.AsyncClient, granul
     assert ("segments" in body) is segments and ("words" in body) is words
     if segments:
         first = body["segments"][0]
-        assert set(first) == {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"}
+        assert set(first) == {
+            "id",
+            "seek",
+            "start",
+            "end",
+            "text",
+            "tokens",
+            "temperature",
+            "avg_logprob",
+            "compression_ratio",
+            "no_speech_prob",
+        }
         assert first["id"] == 0 and first["text"] == " Segment 0, fake." and first["tokens"] == [1, 2, 3]
     if words:
         assert body["words"][0] == {"word": "segment-0", "start": 0.0, "end": 5.0}
 
 
 async def test_granularity_without_brackets_is_accepted(fake_client: httpx.AsyncClient) -> None:
-    r = await fake_client.post("/v1/audio/transcriptions", **upload(response_format="verbose_json", timestamp_granularities="word"))
+    r = await fake_client.post(
+        "/v1/audio/transcriptions", **upload(response_format="verbose_json", timestamp_granularities="word")
+    )
     assert "words" in r.json()
 
 
@@ -89,19 +113,27 @@ async def test_missing_file_and_missing_model(fake_client: httpx.AsyncClient) ->
 
 
 async def test_bad_fields(fake_client: httpx.AsyncClient) -> None:
-    assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(response_format="docx")), 400, "response_format")
+    assert_envelope(
+        await fake_client.post("/v1/audio/transcriptions", **upload(response_format="docx")), 400, "response_format"
+    )
     assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(temperature="hot")), 400, "temperature")
     assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(temperature="1.5")), 400, "temperature")
     assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(language="klingon")), 400, "language")
     error = assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(model="gpt-9")), 404, "model")
     assert error["code"] == "model_not_found"
     assert_envelope(await fake_client.post("/v1/audio/translations", **upload(model="whisper-tiny.en")), 400, "model")
-    assert_envelope(await fake_client.post("/v1/audio/transcriptions", **upload(model="whisper-tiny.en", language="de")), 400, "language")
+    assert_envelope(
+        await fake_client.post("/v1/audio/transcriptions", **upload(model="whisper-tiny.en", language="de")),
+        400,
+        "language",
+    )
 
 
 async def test_non_audio_is_a_400(fake_client: httpx.AsyncClient) -> None:
     files = {"file": ("notes.txt", b"this is not audio at all " * 40, "text/plain")}
-    error = assert_envelope(await fake_client.post("/v1/audio/transcriptions", files=files, data={"model": "whisper-1"}), 400, "file")
+    error = assert_envelope(
+        await fake_client.post("/v1/audio/transcriptions", files=files, data={"model": "whisper-1"}), 400, "file"
+    )
     assert "could not be decoded" in str(error["message"])
 
 
@@ -115,7 +147,9 @@ async def test_bcp47_language_and_translation_task(fake_client: httpx.AsyncClien
 async def test_upload_over_the_limit_by_content_length(make_fake_app: AppFactory) -> None:
     async with running_app(make_fake_app(max_upload_bytes=100_000)) as client:
         big = {"file": ("a.wav", b"\0" * 100_001, "audio/wav")}
-        error = assert_envelope(await client.post("/v1/audio/transcriptions", files=big, data={"model": "whisper-1"}), 413)
+        error = assert_envelope(
+            await client.post("/v1/audio/transcriptions", files=big, data={"model": "whisper-1"}), 413
+        )
         assert "Maximum content size limit (100000) exceeded" in str(error["message"])
 
 
@@ -140,8 +174,12 @@ async def test_api_keys(make_fake_app: AppFactory) -> None:
         r = await client.post("/v1/audio/transcriptions", **upload())
         assert_envelope(r, 401)
         assert r.headers["www-authenticate"] == "Bearer"
-        assert_envelope(await client.post("/v1/audio/transcriptions", headers={"authorization": "Bearer nope"}, **upload()), 401)
-        assert (await client.post("/v1/audio/transcriptions", headers={"authorization": "Bearer k2"}, **upload())).status_code == 200
+        assert_envelope(
+            await client.post("/v1/audio/transcriptions", headers={"authorization": "Bearer nope"}, **upload()), 401
+        )
+        assert (
+            await client.post("/v1/audio/transcriptions", headers={"authorization": "Bearer k2"}, **upload())
+        ).status_code == 200
         assert (await client.get("/v1/health/ready")).status_code == 200
 
 
@@ -161,16 +199,23 @@ async def test_overload_is_503_with_retry_after(make_fake_app: AppFactory) -> No
 
 async def test_readiness_follows_model_loading(make_fake_app: AppFactory) -> None:
     app = make_fake_app(FakeEngineFactory(load_seconds=1.5))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            assert (await client.get("/v1/health/live")).status_code == 200
-            not_ready = await client.get("/v1/health/ready")
-            assert not_ready.status_code == 503 and not_ready.json()["error"]["message"] == "Service is not ready"
-            assert (await client.get("/readyz")).status_code == 503
-            assert_envelope(await client.post("/v1/audio/transcriptions", **upload()), 503)
-            await wait_ready(app)
-            assert (await client.get("/v1/health/ready")).json() == {"object": "health.response", "message": "Service is ready.", "status": "ready"}
-            assert (await client.get("/healthz")).status_code == 200
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
+        assert (await client.get("/v1/health/live")).status_code == 200
+        not_ready = await client.get("/v1/health/ready")
+        assert not_ready.status_code == 503 and not_ready.json()["error"]["message"] == "Service is not ready"
+        assert (await client.get("/readyz")).status_code == 503
+        assert_envelope(await client.post("/v1/audio/transcriptions", **upload()), 503)
+        await wait_ready(app)
+        assert (await client.get("/v1/health/ready")).json() == {
+            "object": "health.response",
+            "message": "Service is ready.",
+            "status": "ready",
+        }
+        assert (await client.get("/healthz")).status_code == 200
 
 
 async def test_models_version_metadata(fake_client: httpx.AsyncClient) -> None:

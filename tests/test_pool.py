@@ -44,7 +44,9 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-async def make_pool(tmp_path: Path, recorder: Recorder, *, workers: int = 1, queue: int = 2, delay: float = 0.2, max_jobs: int = 0) -> DecoderPool:
+async def make_pool(
+    tmp_path: Path, recorder: Recorder, *, workers: int = 1, queue: int = 2, delay: float = 0.2, max_jobs: int = 0
+) -> DecoderPool:
     limits = DecodeLimits(max_seconds=3600, max_decoded_bytes=2**31, max_channels=8, max_sample_rate=192000)
     config = PoolConfig(
         workers=workers,

@@ -114,7 +114,7 @@ def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_
             with os.fdopen(fd, "wb") as sink:
                 _pump(container, stream, out_channels, limits, sink)
         except BaseException:
-            pass
+            os.unlink(name)
             raise
     decoded = DecodedAudio(Path(name), out_channels)
     if decoded.frames == 0:

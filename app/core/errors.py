@@ -48,9 +48,7 @@ class PayloadTooLarge(SttError):
     kind = "payload_too_large"
 
     def __init__(self, limit: int, seen: int, *, param: str | None = None) -> None:
-        super().__init__(
-            f"Maximum content size limit ({limit}) exceeded ({seen} bytes read)", param=param
-        )
+        super().__init__(f"Maximum content size limit ({limit}) exceeded ({seen} bytes read)", param=param)
         self.limit = limit
         self.seen = seen
 

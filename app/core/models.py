@@ -106,7 +106,11 @@ def prepare_builtin(model: BuiltinModel, cache_dir: Path) -> ModelSpec:
             raise InvalidArgument(f"weights of {model.name} do not match the pinned sha256")
     else:
         parts = sorted((p for d in dirs for p in d.glob("model.bin.part*")), key=lambda p: p.name)
-        extras = [p for p in dirs[0].iterdir() if p.name in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json")]
+        extras = [
+            p
+            for p in dirs[0].iterdir()
+            if p.name in ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json")
+        ]
         folder = join_parts(parts, extras, cache_dir / model.name, model.sha256)
     return spec_for_folder(model.name, folder, sha256=model.sha256, source="pip: " + ", ".join(model.packages))
 
@@ -139,11 +143,13 @@ class ModelRegistry:
         key = ALIASES.get(key, key) or self.default
         spec = self.specs.get(key)
         if spec is None:
-            raise NotFound(f"The model `{name}` does not exist. Available: {', '.join(self.public_names())}", param="model")
+            raise NotFound(
+                f"The model `{name}` does not exist. Available: {', '.join(self.public_names())}", param="model"
+            )
         return spec
 
     def public_names(self) -> list[str]:
-        return sorted(self.specs) + ["whisper-1", "default"]
+        return [*sorted(self.specs), "whisper-1", "default"]
 
 
 def build_registry(names: Iterable[str], extra: dict[str, Path], default: str, cache_dir: Path) -> ModelRegistry:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -135,10 +136,8 @@ class DecoderPool:
         self._queue.clear()
         workers = list(self._workers.values())
         for w in workers:
-            try:
+            with contextlib.suppress(OSError):
                 w.conn.send(None)
-            except OSError:
-                pass
         await asyncio.gather(*(asyncio.to_thread(self._join, w, timeout) for w in workers))
 
     @staticmethod
@@ -290,7 +289,9 @@ class DecoderPool:
             self._queue.appendleft(job)
             return
         job.future.set_exception(
-            Internal(f"the decoder process crashed (exit code {exitcode}) on this audio {job.attempts} times; giving up")
+            Internal(
+                f"the decoder process crashed (exit code {exitcode}) on this audio {job.attempts} times; giving up"
+            )
         )
 
     def _note_readiness(self) -> None:

@@ -8,11 +8,11 @@ import unicodedata
 # Words masked when a request asks for a profanity filter (Google masks all but the first letter).
 PROFANITY = frozenset(
     """
-    arse arsehole ass asshole bastard bitch bitches bollocks bullshit cock cocks crap cunt cunts damn
-    dick dickhead dildo fag faggot fuck fucked fucker fuckers fucking fucks goddamn horseshit motherfucker
-    motherfuckers motherfucking nigga nigger piss pissed prick pussy shit shits shitty slut twat wank
-    wanker whore
-    """.split()
+    arse arsehole ass asshole bastard bitch bitches bollocks bullshit cock cocks crap cunt cunts
+    damn dick dickhead dildo fag faggot fuck fucked fucker fuckers fucking fucks goddamn horseshit
+    motherfucker motherfuckers motherfucking nigga nigger piss pissed prick pussy shit shits shitty
+    slut twat wank wanker whore
+    """.split()  # noqa: SIM905
 )
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 

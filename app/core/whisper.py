@@ -43,19 +43,29 @@ class WhisperEngine:
         self.specs = {spec.name: spec for spec in config.models}
         # Always a local folder: a bare name would make faster-whisper try a download.
         self.models = {
-            spec.name: WhisperModel(str(spec.path), device="cpu", compute_type=config.compute_type, cpu_threads=config.threads, local_files_only=True)
+            spec.name: WhisperModel(
+                str(spec.path),
+                device="cpu",
+                compute_type=config.compute_type,
+                cpu_threads=config.threads,
+                local_files_only=True,
+            )
             for spec in config.models
         }
         self.batched = {name: BatchedInferencePipeline(model) for name, model in self.models.items()}
 
-    def transcribe(self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None) -> tuple[LanguageGuess, Iterator[Segment]]:
+    def transcribe(
+        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
+    ) -> tuple[LanguageGuess, Iterator[Segment]]:
         spec = self.specs[request.model]
         model = self.models[spec.name]
         if not spec.multilingual:
             if request.task is Task.TRANSLATE:
                 raise InvalidArgument(f"model {spec.name} is English-only and cannot translate", param="model")
             if language not in (None, "en"):
-                raise InvalidArgument(f"model {spec.name} is English-only; language {language!r} is not supported", param="language")
+                raise InvalidArgument(
+                    f"model {spec.name} is English-only; language {language!r} is not supported", param="language"
+                )
             language = "en"
         if language is None and request.language_candidates:
             language = self._detect_among(model, pcm, request.language_candidates)
@@ -69,13 +79,17 @@ class WhisperEngine:
             "temperature": FALLBACK_TEMPERATURES if request.temperature <= 0 else (request.temperature,),
         }
         if len(pcm) >= self.config.batched_min_seconds * SAMPLE_RATE:
-            segments, info = self.batched[spec.name].transcribe(pcm, batch_size=self.config.batch_size, without_timestamps=False, **options)
+            segments, info = self.batched[spec.name].transcribe(
+                pcm, batch_size=self.config.batch_size, without_timestamps=False, **options
+            )
         else:
             segments, info = model.transcribe(pcm, **options)
         guess = LanguageGuess(info.language, float(info.language_probability))
         return guess, self._convert(segments, pcm, request, model, info.language)
 
-    def _convert(self, segments: Any, pcm: np.ndarray, request: TranscriptionRequest, model: Any, language: str) -> Iterator[Segment]:
+    def _convert(
+        self, segments: Any, pcm: np.ndarray, request: TranscriptionRequest, model: Any, language: str
+    ) -> Iterator[Segment]:
         for s in segments:
             alternatives: tuple[Alternative, ...] = ()
             confidence = min(1.0, math.exp(s.avg_logprob))
@@ -86,7 +100,9 @@ class WhisperEngine:
                 end=float(s.end),
                 text=s.text.strip(),
                 confidence=confidence,
-                words=tuple(Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in (s.words or ())),
+                words=tuple(
+                    Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in (s.words or ())
+                ),
                 alternatives=alternatives,
                 tokens=tuple(s.tokens),
                 avg_logprob=float(s.avg_logprob),
@@ -96,14 +112,18 @@ class WhisperEngine:
                 seek=int(s.seek),
             )
 
-    def _nbest(self, model: Any, pcm: np.ndarray, s: Any, request: TranscriptionRequest, language: str, confidence: float) -> tuple[Alternative, ...]:
+    def _nbest(
+        self, model: Any, pcm: np.ndarray, s: Any, request: TranscriptionRequest, language: str, confidence: float
+    ) -> tuple[Alternative, ...]:
         """N-best for one segment: CTranslate2's num_hypotheses on the segment's own window."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         piece = pcm[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)]
         features = pad_or_trim(model.feature_extractor(piece))
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language
+        )
         n = request.alternatives
         result = model.model.generate(
             model.encode(features),

@@ -43,7 +43,9 @@ async def ready(request: Request) -> JSONResponse:
 def _model_entries(request: Request) -> list[dict[str, Any]]:
     registry = request.app.state.registry
     names = sorted(registry.specs) if registry else []
-    aliases = [alias for alias, target in ALIASES.items() if registry and (target or registry.default) in registry.specs]
+    aliases = [
+        alias for alias, target in ALIASES.items() if registry and (target or registry.default) in registry.specs
+    ]
     return [{"id": name, "object": "model", "created": STARTED, "owned_by": "openai"} for name in names + aliases]
 
 

@@ -75,7 +75,9 @@ def parse(form: FormData, task: Task) -> AudioParams:
     granularities = tuple(dict.fromkeys(_list(form, "timestamp_granularities")))
     for g in granularities:
         if g not in GRANULARITIES:
-            raise InvalidArgument(f"timestamp_granularities may hold word and segment; got {g!r}", param="timestamp_granularities")
+            raise InvalidArgument(
+                f"timestamp_granularities may hold word and segment; got {g!r}", param="timestamp_granularities"
+            )
     if granularities and granularities != ("segment",) and response_format != "verbose_json":
         raise InvalidArgument(
             "timestamp_granularities requires response_format=verbose_json", param="timestamp_granularities"
