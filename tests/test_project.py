@@ -1,0 +1,33 @@
+"""The project's own promises: documented settings, deploy manifests that match the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from app.main import create_app
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`ASR_{name.upper()}`" not in readme]
+    assert not missing
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index("make run") < readme.index("make test") < readme.index("curl")
+
+
+def test_kubernetes_probes_point_at_real_routes() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
+    container = documents[0]["spec"]["template"]["spec"]["containers"][0]
+    paths = set(create_app(Settings()).openapi()["paths"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] in paths
+    assert container["ports"][0]["containerPort"] == Settings().port
+    assert documents[0]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] in paths
