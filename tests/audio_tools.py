@@ -53,7 +53,7 @@ def encode(frames: np.ndarray, container: str, codec: str, rate: int = 16000, bi
         if bit_rate:
             stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(frames.T.reshape(1, -1), dtype=np.float32), format="flt", layout=stream.layout
+            np.ascontiguousarray(frames.reshape(1, -1), dtype=np.float32), format="flt", layout=stream.layout
         )
         frame.sample_rate = rate
         for packet in stream.encode(frame):

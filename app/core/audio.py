@@ -71,7 +71,8 @@ class DecodedAudio:
         return lo + int(np.argmin(energy)) * frame + frame // 2
 
     def close(self) -> None:
-        del self._pcm
+        self._pcm = np.zeros((0, self.channels), np.float32)
+        self.frames = 0
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> DecodedAudio:

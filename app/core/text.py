@@ -41,8 +41,8 @@ def strip_punctuation(text: str) -> str:
 
 
 def postprocess(text: str, *, punctuation: bool, profanity_filter: bool) -> str:
-    if profanity_filter:
-        text = mask_profanity(text)
     if not punctuation:
         text = strip_punctuation(text)
+    if profanity_filter:
+        text = mask_profanity(text)
     return text.strip()
