@@ -36,9 +36,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(
-    workers: int, threads: int, *, queue_size: int = 64, timeout: float = 300
-) -> Iterator[str]:
+def running_server(workers: int, threads: int, *, queue_size: int = 64, timeout: float = 300) -> Iterator[str]:
     """`python -m app` on a free port with only whisper-base loaded; yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="asr-bench-") as tmp:
         port = free_port()

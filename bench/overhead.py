@@ -37,9 +37,7 @@ def clips(quick: bool) -> list[tuple[str, bytes]]:
     return found
 
 
-def measure(
-    engine: RawEngine, url: str, wav: bytes, runs: int, warmups: int
-) -> tuple[list[float], list[float], bool]:
+def measure(engine: RawEngine, url: str, wav: bytes, runs: int, warmups: int) -> tuple[list[float], list[float], bool]:
     """Interleaved direct and HTTP runs (so background load hits both alike), after warm-ups."""
     pcm: np.ndarray = decode_wav(wav)  # identical samples on both paths
     direct: list[float] = []
@@ -76,9 +74,7 @@ def main() -> None:
             d, h = statistics.median(direct), statistics.median(http)
             ratio = h / d
             verdict = "ok" if ratio <= TARGET else "over"
-            rows.append(
-                [label, f"{seconds:.1f}", f"{d:.2f}", f"{h:.2f}", f"{ratio:.3f} ({verdict})"]
-            )
+            rows.append([label, f"{seconds:.1f}", f"{d:.2f}", f"{h:.2f}", f"{ratio:.3f} ({verdict})"])
             if not same:
                 notes.append(f"note: {label}: HTTP and direct transcripts differ")
 

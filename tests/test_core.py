@@ -89,7 +89,7 @@ def test_join_parts_checks_the_sha256_and_leaves_no_partial_file(tmp_path: Path)
 def test_folder_without_tokenizer_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.bin").write_bytes(b"x")
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(InvalidArgument, match="tokenizer.json"):
+    with pytest.raises(InvalidArgument, match=r"tokenizer\.json"):
         spec_for_folder("mine", tmp_path)
 
 

@@ -262,3 +262,19 @@ async def test_sse_stream(fake_client: httpx.AsyncClient) -> None:
     done = [e for e in parsed if e["type"] == "transcript.text.done"]
     assert len(deltas) == 3 and len(done) == 1
     assert "".join(deltas) == done[0]["text"] == "Segment 0, fake. Segment 1, fake. Segment 2, fake."
+
+
+async def test_audio_over_the_duration_limit(make_fake_app: AppFactory) -> None:
+    async with running_app(make_fake_app(max_audio_seconds=5)) as client:
+        error = assert_envelope(await client.post("/v1/audio/transcriptions", **upload()), 400, "file")
+        assert error["code"] == "audio_too_long" and "longer than the limit of 5 seconds" in str(error["message"])
+
+
+async def test_form_limits(make_fake_app: AppFactory) -> None:
+    async with running_app(make_fake_app(max_form_field_bytes=1000, max_form_fields=5)) as client:
+        assert_envelope(await client.post("/v1/audio/transcriptions", **upload(prompt="x" * 1001)), 400)
+        many = {f"field{i}": "v" for i in range(6)}
+        assert_envelope(await client.post("/v1/audio/transcriptions", **upload(**many)), 400)
+        two_files = [("file", ("a.wav", WAV_12S, "audio/wav")), ("file", ("b.wav", WAV_12S, "audio/wav"))]
+        r = await client.post("/v1/audio/transcriptions", files=two_files, data={"model": "whisper-1"})
+        assert_envelope(r, 400)

@@ -22,9 +22,7 @@ from app.core.types import AudioInput
 
 SAMPLE_RATE = 16_000
 # Demuxers we accept: a playlist or image format never reaches a decoder.
-FORMAT_WHITELIST = (
-    "wav,w64,flac,mp3,ogg,matroska,mov,aiff,aac,au,caf,wv,s16le,s24le,s32le,f32le,mulaw,alaw"
-)
+FORMAT_WHITELIST = "wav,w64,flac,mp3,ogg,matroska,mov,aiff,aac,au,caf,wv,s16le,s24le,s32le,f32le,mulaw,alaw"
 UNDECODABLE = "The audio file could not be decoded or its format is not supported."
 
 
@@ -43,7 +41,11 @@ class DecodedAudio:
         self.path = path
         self.channels = channels
         frames = path.stat().st_size // (4 * channels)
-        self._pcm = np.memmap(path, dtype=np.float32, mode="r", shape=(frames, channels)) if frames else np.zeros((0, channels), np.float32)
+        self._pcm = (
+            np.memmap(path, dtype=np.float32, mode="r", shape=(frames, channels))
+            if frames
+            else np.zeros((0, channels), np.float32)
+        )
         self.frames = frames
 
     @property
@@ -107,7 +109,9 @@ def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_
         if channels > limits.max_channels:
             raise InvalidArgument(f"{channels} channels is more than the limit of {limits.max_channels}", param="file")
         if stream.rate and stream.rate > limits.max_sample_rate:
-            raise InvalidArgument(f"sample rate {stream.rate} Hz is above the limit of {limits.max_sample_rate}", param="file")
+            raise InvalidArgument(
+                f"sample rate {stream.rate} Hz is above the limit of {limits.max_sample_rate}", param="file"
+            )
         out_channels = channels if keep_channels else 1
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="pcm-", suffix=".f32")
@@ -124,7 +128,13 @@ def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_
     return decoded
 
 
-def _pump(container: av.container.InputContainer, stream: av.AudioStream, out_channels: int, limits: DecodeLimits, sink: io.BufferedWriter) -> None:
+def _pump(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    out_channels: int,
+    limits: DecodeLimits,
+    sink: io.BufferedWriter,
+) -> None:
     layout = "mono" if out_channels == 1 else f"{out_channels}c"
     resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
     max_frames = int(limits.max_seconds * SAMPLE_RATE)

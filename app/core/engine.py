@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.core.audio import DecodeLimits, decode
+from app.core.audio import SAMPLE_RATE, DecodeLimits, decode
 from app.core.errors import Cancelled
 from app.core.text import postprocess
 from app.core.types import Alternative, Segment, Transcript, TranscriptionRequest
@@ -74,7 +74,7 @@ def run_request(
                 for raw in produced:
                     if should_abort():
                         raise Cancelled("the request was cancelled while decoding")
-                    segment = _finish(raw.shifted(offset, channel), request)
+                    segment = _finish(raw.placed(offset, channel, offset + len(block) / SAMPLE_RATE), request)
                     segments.append(segment)
                     emit(segment, channel * pcm.duration + min(segment.end, pcm.duration), total)
                 if should_abort():

@@ -100,14 +100,20 @@ class Segment:
     temperature: float = 0.0
     seek: int = 0
 
-    def shifted(self, offset: float, channel: int) -> Segment:
+    def placed(self, offset: float, channel: int, limit: float) -> Segment:
+        """Moved to `offset` in the whole audio, with times clamped to the block end `limit`
+        (Whisper's last timestamp can overshoot the audio)."""
+
+        def at(t: float) -> float:
+            return min(t + offset, limit)
+
         return replace(
             self,
-            start=self.start + offset,
-            end=self.end + offset,
+            start=at(self.start),
+            end=at(self.end),
             channel=channel,
             seek=self.seek + round(offset * 100),
-            words=tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in self.words),
+            words=tuple(replace(w, start=at(w.start), end=at(w.end)) for w in self.words),
         )
 
 

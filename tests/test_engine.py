@@ -1,0 +1,97 @@
+"""The faster-whisper engine and the pipeline around it, in process, with the real base model."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.audio import DecodeLimits
+from app.core.engine import PipelineConfig, run_request
+from app.core.models import build_registry
+from app.core.types import AudioInput, Transcript, TranscriptionRequest
+from app.core.whisper import WhisperConfig, WhisperEngine
+from app.settings import Settings
+from tests.audio_tools import DATA, ENGLISH, read_pcm, references, wav_bytes
+from tests.wer import wer
+
+pytestmark = pytest.mark.e2e
+LIMITS = DecodeLimits(max_seconds=7200, max_decoded_bytes=2**31, max_channels=8, max_sample_rate=192000)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[WhisperEngine]:
+    registry = build_registry(["whisper-base"], {}, "whisper-base", Settings().cache_dir)
+    yield WhisperConfig(models=tuple(registry.specs.values()), threads=2)()
+
+
+def run(
+    engine: WhisperEngine, tmp_path: Path, audio: bytes, block_seconds: float = 300, **options: object
+) -> Transcript:
+    request = TranscriptionRequest(audio=AudioInput(data=audio), model="whisper-base", **options)  # type: ignore[arg-type]
+    config = PipelineConfig(limits=LIMITS, tmp_dir=tmp_path, block_seconds=block_seconds)
+    return run_request(engine, request, config, lambda *_: None, lambda: False)
+
+
+def jfk() -> bytes:
+    return (DATA / "jfk.wav").read_bytes()
+
+
+def test_n_best_alternatives(engine: WhisperEngine, tmp_path: Path) -> None:
+    transcript = run(engine, tmp_path, jfk(), alternatives=3)
+    segment = transcript.segments[0]
+    texts = [a.text for a in segment.alternatives]
+    assert len(texts) == 3 and len(set(texts)) == 3
+    assert texts[0] == segment.text
+    assert all(0 < a.confidence <= 1 for a in segment.alternatives)
+    assert all("country" in t.lower() for t in texts)
+
+
+def test_word_times_and_confidences(engine: WhisperEngine, tmp_path: Path) -> None:
+    transcript = run(engine, tmp_path, jfk(), word_confidence=True)
+    words = transcript.words
+    assert [w.text for w in words[:3]] == ["And", "so", "my"]
+    assert all(0 <= w.probability <= 1 and w.start <= w.end for w in words)
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(words))
+    assert 0 < transcript.segments[0].confidence <= 1
+
+
+def test_without_punctuation_and_with_profanity_filter(engine: WhisperEngine, tmp_path: Path) -> None:
+    transcript = run(engine, tmp_path, jfk(), punctuation=False, profanity_filter=True, word_timestamps=True)
+    assert transcript.text == transcript.text.lower()
+    assert not any(ch in transcript.text for ch in ",.?!")
+    assert transcript.words[4].text == "americans"
+
+
+def test_detection_restricted_to_candidates(engine: WhisperEngine, tmp_path: Path) -> None:
+    german = (DATA / "espeak_de.wav").read_bytes()
+    assert run(engine, tmp_path, german).language == "de"
+    assert run(engine, tmp_path, german, language_candidates=("fr", "es")).language in ("fr", "es")
+
+
+def test_channels_recognised_separately(engine: WhisperEngine, tmp_path: Path) -> None:
+    left, right = read_pcm("jfk.wav"), read_pcm("moonshine_beckett.wav")
+    stereo = np.zeros((max(len(left), len(right)), 2), np.float32)
+    stereo[: len(left), 0] = left
+    stereo[: len(right), 1] = right
+    transcript = run(engine, tmp_path, wav_bytes(stereo), separate_channels=True)
+    assert transcript.channels == 2
+    first = " ".join(s.text for s in transcript.channel_segments(0)).lower()
+    second = " ".join(s.text for s in transcript.channel_segments(1)).lower()
+    assert "country" in first and "fail" not in first
+    assert "fail better" in second and "country" not in second
+
+
+def test_long_audio_in_blocks_keeps_times_and_words(engine: WhisperEngine, tmp_path: Path) -> None:
+    refs = references()
+    names = ENGLISH[:5]
+    silence = np.zeros(8000, np.float32)
+    pcm = np.concatenate([p for name in names for p in (read_pcm(name), silence)])
+    transcript = run(engine, tmp_path, wav_bytes(pcm), block_seconds=30)
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and transcript.segments[-1].end <= transcript.duration + 0.5
+    assert transcript.segments[-1].end > 60  # later blocks are shifted by their offset
+    assert wer([" ".join(refs[n] for n in names)], [transcript.text]) <= 0.05
