@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -114,6 +115,8 @@ async def _start(
                 batched_min_seconds=settings.batched_min_seconds,
                 batch_size=settings.batch_size,
             )
+        # Decoded PCM of workers killed mid-request is left behind; nothing else lives there.
+        await asyncio.to_thread(_clear_stale_audio, settings.tmp_dir)
         pool = DecoderPool(factory, pool_config(settings), observer=metrics)
         app.state.pool = pool
         metrics.bind_pool(pool, settings.workers + settings.queue_size)
@@ -124,6 +127,11 @@ async def _start(
         log.error("start-up failed: %s", exc.message)
     except Exception:
         log.exception("start-up failed")
+
+
+def _clear_stale_audio(folder: Path) -> None:
+    for stale in folder.glob("pcm-*.f32"):
+        stale.unlink(missing_ok=True)
 
 
 def pool_config(settings: Settings) -> PoolConfig:

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Message
 
-from app.core.errors import Cancelled, Internal, InvalidArgument, PayloadTooLarge, SttError, Unauthenticated
+from app.core.errors import Cancelled, InvalidArgument, PayloadTooLarge, SttError, Unauthenticated
 
 T = TypeVar("T")
 # Bytes of an oversized body read and thrown away so the client sees our 413 instead of a reset.
@@ -123,7 +123,3 @@ def _describe(exc: Exception) -> str:
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         return f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", exc))
     return str(getattr(exc, "detail", exc))
-
-
-def internal_error(exc: BaseException) -> Internal:
-    return Internal(f"internal error: {type(exc).__name__}")
