@@ -278,3 +278,38 @@ async def test_form_limits(make_fake_app: AppFactory) -> None:
         two_files = [("file", ("a.wav", WAV_12S, "audio/wav")), ("file", ("b.wav", WAV_12S, "audio/wav"))]
         r = await client.post("/v1/audio/transcriptions", files=two_files, data={"model": "whisper-1"})
         assert_envelope(r, 400)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "audio", "message"),
+    [
+        ({"max_decoded_bytes": 100_000}, WAV_12S, "decoded audio exceeds the limit"),
+        ({"max_channels": 1}, wav_bytes(np.zeros((16000, 2), np.float32)), "2 channels is more than the limit of 1"),
+        ({"max_sample_rate": 8000}, WAV_12S, "sample rate 16000 Hz is above the limit"),
+    ],
+)
+async def test_decode_limits_reach_the_client_as_400(
+    make_fake_app: AppFactory, overrides: dict[str, int], audio: bytes, message: str
+) -> None:
+    async with running_app(make_fake_app(**overrides)) as client:
+        files = {"file": ("a.wav", audio, "audio/wav")}
+        error = assert_envelope(
+            await client.post("/v1/audio/transcriptions", files=files, data={"model": "whisper-1"}), 400
+        )
+        assert message in str(error["message"])
+
+
+async def test_alternatives_are_bounded_by_the_setting(make_fake_app: AppFactory) -> None:
+    from app.core.errors import InvalidArgument
+    from app.core.types import AudioInput, TranscriptionRequest
+
+    app = make_fake_app(max_alternatives=3)
+    async with running_app(app):
+        service = app.state.service
+        with pytest.raises(InvalidArgument) as caught:
+            service.prepare(TranscriptionRequest(audio=AudioInput(data=WAV_12S), alternatives=4))
+        assert caught.value.param == "max_alternatives"
+        assert (
+            service.prepare(TranscriptionRequest(audio=AudioInput(data=WAV_12S), alternatives=3)).model
+            == "whisper-base"
+        )
