@@ -19,12 +19,17 @@ import app as package
 from app.core.audio import DecodeLimits
 from app.core.engine import EngineFactory, PipelineConfig
 from app.core.errors import SttError
+from app.core.fetch import FetchConfig
+from app.core.jobs import JobRunner, JobStore, RunnerConfig
+from app.core.jobstore_redis import RedisJobStore
+from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.models import ModelRegistry, build_registry
 from app.core.pool import DecoderPool, PoolConfig
 from app.core.service import SpeechService
 from app.core.whisper import WhisperConfig
 from app.metrics import Metrics
 from app.protocols import nim
+from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
 from app.settings import Settings
 
@@ -48,6 +53,10 @@ def create_app(
             yield
         finally:
             starting.cancel()
+            if app.state.runner is not None:
+                await app.state.runner.stop()
+            if app.state.jobs is not None:
+                await app.state.jobs.close()
             pool: DecoderPool | None = app.state.pool
             if pool is not None:
                 await pool.stop()
@@ -58,7 +67,11 @@ def create_app(
     app.state.registry = None
     app.state.pool = None
     app.state.service = None
+    app.state.jobs = None
+    app.state.runner = None
+    app.state.fetch = fetch_config(settings)
     app.include_router(openai_router)
+    app.include_router(google.router)
     app.include_router(nim.router)
     app.add_middleware(RequestObserver, metrics=metrics)
 
@@ -121,12 +134,48 @@ async def _start(
         app.state.pool = pool
         metrics.bind_pool(pool, settings.workers + settings.queue_size)
         await pool.start()
-        app.state.service = SpeechService(registry, pool, max_alternatives=settings.max_alternatives)
+        service = SpeechService(registry, pool, max_alternatives=settings.max_alternatives)
+        store = await asyncio.to_thread(open_job_store, settings)
+        app.state.jobs = store
+        loaders = {"google": google.job_loader(app.state.fetch)}
+        runner = JobRunner(store, service, lambda record, s: loaders[record.kind](record, s), runner_config(settings))
+        app.state.runner = runner
+        runner.start()
+        app.state.service = service
         log.info("ready: %d workers, models %s", settings.workers, ", ".join(registry.specs))
     except SttError as exc:
         log.error("start-up failed: %s", exc.message)
     except Exception:
         log.exception("start-up failed")
+
+
+def open_job_store(settings: Settings) -> JobStore:
+    if settings.redis_url:
+        return RedisJobStore(settings.redis_url)
+    return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
+
+
+def runner_config(settings: Settings) -> RunnerConfig:
+    return RunnerConfig(
+        concurrency=settings.jobs_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+        retention_seconds=settings.job_retention_seconds,
+    )
+
+
+def fetch_config(settings: Settings) -> FetchConfig:
+    return FetchConfig(
+        allowed_schemes=frozenset(s.lower() for s in settings.allowed_uri_schemes),
+        file_root=settings.file_uri_root,
+        allow_private=settings.fetch_allow_private,
+        max_bytes=settings.fetch_max_bytes,
+        timeout=settings.fetch_timeout_seconds,
+        max_redirects=settings.fetch_max_redirects,
+        tmp_dir=settings.data_dir / "fetch",
+        s3_endpoint=settings.s3_endpoint_url,
+        gcs_endpoint=settings.gcs_endpoint_url,
+    )
 
 
 def _clear_stale_audio(folder: Path) -> None:

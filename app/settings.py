@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -75,17 +75,62 @@ class Settings(BaseSettings):
     """Most audio channels accepted."""
     max_sample_rate: int = Field(default=192_000, ge=8000)
     """Highest input sample rate accepted (forged rates are refused)."""
-    max_alternatives: int = Field(default=30, ge=1)
-    """Most n-best alternatives a request may ask for."""
+    max_alternatives: int = Field(default=100, ge=1)
+    """Most n-best alternatives a request may ask for (Google paths stop at Google's 30; Mod9's go on)."""
     max_form_fields: int = Field(default=64, ge=1)
     """Most multipart form fields in one request."""
     max_form_field_bytes: int = Field(default=65_536, ge=1)
     """Largest non-file multipart field (e.g. prompt)."""
 
+    allowed_uri_schemes: Annotated[list[str], NoDecode] = Field(
+        default=[], validation_alias=AliasChoices("ASR_ALLOWED_URI_SCHEMES", "ASR_REST_API_ALLOWED_URI_SCHEMES")
+    )
+    """Audio URI schemes to accept (file, http, https, s3, gs); none by default. Mod9's
+    ASR_REST_API_ALLOWED_URI_SCHEMES is read too."""
+    file_uri_root: Path | None = None
+    """The only folder file:// URIs may read from (symlinks resolved); unset: file:// refused."""
+    fetch_allow_private: bool = False
+    """Let http(s) URIs reach loopback, private and link-local addresses (off: SSRF guard)."""
+    fetch_max_bytes: int = Field(default=1024**3, ge=1)
+    """Largest audio fetched from a URI, counted while downloading."""
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Connect and read timeout for http(s), S3 and GCS fetches."""
+    fetch_max_redirects: int = Field(default=3, ge=0)
+    """http(s) redirects followed, each hop checked again."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto); credentials come from the standard AWS variables."""
+    gcs_endpoint_url: str | None = None
+    """GCS endpoint (an emulator); STORAGE_EMULATOR_HOST and Google credentials are read as usual."""
+
+    redis_url: str | None = None
+    """Job store in Redis (shared by replicas), e.g. redis://localhost:6379/0; unset: SQLite in ASR_DATA_DIR."""
+    job_concurrency: int | None = Field(default=None, ge=1)
+    """Jobs decoded at once by this server (default: ASR_WORKERS), leaving queue room for sync requests."""
+    job_lease_seconds: float = Field(default=30.0, ge=1)
+    """A running job's lease; a job whose server died runs again once it expires."""
+    job_max_attempts: int = Field(default=3, ge=1)
+    """Times a job may be started (crashes, restarts) before it fails."""
+    job_retention_seconds: float = Field(default=432_000.0, gt=0)
+    """How long finished jobs and their results are kept (5 days, as Google); then 404."""
+
+    google_max_request_bytes: int = Field(default=10_485_760, ge=1)
+    """Largest Google JSON request (inline base64 audio), counted while reading; Google's own is 10 MB."""
+    google_sync_max_seconds: float = Field(default=3600.0, gt=0)
+    """Longest audio speech:recognize accepts (Google: 60 s; Mod9: none); longer goes to longrunningrecognize."""
+    google_models: dict[str, str] = {
+        "default": "default",
+        "latest_long": "default",
+        "latest_short": "default",
+        "video": "default",
+        "phone_call": "default",
+        "command_and_search": "default",
+    }
+    """Google model names -> registry names (JSON object)."""
+
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""
 
-    @field_validator("models", "api_keys", mode="before")
+    @field_validator("models", "api_keys", "allowed_uri_schemes", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -93,3 +138,7 @@ class Settings(BaseSettings):
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def jobs_concurrency(self) -> int:
+        return self.job_concurrency or self.workers

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.core.audio import SAMPLE_RATE, DecodeLimits, decode
+from app.core.audio import SAMPLE_RATE, DecodedAudio, DecodeLimits, decode
 from app.core.errors import Cancelled
 from app.core.text import postprocess
 from app.core.types import Alternative, Segment, Transcript, TranscriptionRequest
@@ -67,7 +67,7 @@ def run_request(
         total = pcm.duration * pcm.channels
         for channel in range(pcm.channels):
             language = request.language
-            for offset, block in pcm.blocks(channel, config.block_seconds):
+            for offset, block in _pieces(pcm, channel, request, config.block_seconds):
                 guess, produced = engine.transcribe(block, request, language)
                 first = first or guess
                 language = guess.language
@@ -91,6 +91,19 @@ def run_request(
         task=request.task,
         processing_seconds=time.monotonic() - started,
     )
+
+
+def _pieces(
+    pcm: DecodedAudio, channel: int, request: TranscriptionRequest, block_seconds: float
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Blocks of the whole audio, or only the intervals the client asked for."""
+    if not request.intervals:
+        yield from pcm.blocks(channel, block_seconds)
+        return
+    for start, end in request.intervals:
+        first, last = int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), pcm.frames)
+        if last > first:
+            yield first / SAMPLE_RATE, pcm.samples(channel, first, last)
 
 
 def _finish(segment: Segment, request: TranscriptionRequest) -> Segment:

@@ -100,6 +100,11 @@ _BY_KIND: dict[str, type[SttError]] = {
 }
 
 
+def kinds(error: SttError) -> list[str]:
+    """The error's kind and its parents' kinds, most specific first (for per-protocol tables)."""
+    return [cls.kind for cls in type(error).__mro__ if issubclass(cls, SttError)]
+
+
 def to_wire(error: SttError) -> tuple[str, str, str | None]:
     return error.kind, error.message, error.param
 

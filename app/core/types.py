@@ -66,6 +66,8 @@ class TranscriptionRequest:
     temperature: float = 0.0
     max_seconds: float | None = None
     """A tighter duration cap than the server-wide one (e.g. a protocol's sync limit)."""
+    intervals: tuple[tuple[float, float], ...] = ()
+    """Client-given (start, end) seconds to transcribe instead of the whole audio."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from app.core.errors import Overloaded, SttError, Unavailable
+from app.core.errors import Overloaded, SttError, Unavailable, kinds
 
 # kind -> (HTTP status, error type, error code)
 TABLE: dict[str, tuple[int, str, str | None]] = {
@@ -23,7 +23,7 @@ TABLE: dict[str, tuple[int, str, str | None]] = {
 
 
 def error_body(error: SttError) -> tuple[int, dict[str, object]]:
-    status, kind, code = TABLE.get(error.kind, TABLE["internal"])
+    status, kind, code = next((TABLE[k] for k in kinds(error) if k in TABLE), TABLE["internal"])
     if error.kind == "not_found" and error.param == "model":
         code = "model_not_found"
     return status, {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}}

@@ -1,0 +1,148 @@
+"""The default job store: one SQLite file (WAL) under the data folder, for a single server.
+
+Calls run in a thread under one lock, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from app.core.jobs import Change, JobRecord, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    lease_until REAL,
+    expires REAL,
+    record TEXT NOT NULL,
+    audio BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created);
+CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, created);
+"""
+
+
+class SqliteJobStore:
+    def __init__(self, path: Path, *, takeover_on_start: bool = True) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        if takeover_on_start:
+            # One file serves one server: whatever was running belonged to a process now gone.
+            self._db.execute("UPDATE jobs SET lease_until = 0 WHERE status = 'running'")
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                return fn(*args)
+
+        return await asyncio.to_thread(locked)
+
+    def _write(self, record: JobRecord, audio: bytes | None = None, *, insert: bool = False) -> None:
+        values = (
+            record.kind,
+            record.status.value,
+            record.created,
+            record.lease_until,
+            record.expires,
+            json.dumps(record.to_dict()),
+        )
+        if insert:
+            self._db.execute(
+                "INSERT INTO jobs (kind, status, created, lease_until, expires, record, audio, id)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (*values, audio, record.id),
+            )
+        else:
+            self._db.execute(
+                "UPDATE jobs SET kind=?, status=?, created=?, lease_until=?, expires=?, record=? WHERE id=?",
+                (*values, record.id),
+            )
+
+    def _read(self, job_id: str) -> JobRecord | None:
+        row = self._db.execute("SELECT record, expires FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None or (row[1] is not None and row[1] < time.time()):
+            return None
+        return JobRecord.from_dict(json.loads(row[0]))
+
+    async def create(self, record: JobRecord, audio: bytes | None) -> None:
+        await self._call(lambda: self._write(record, audio, insert=True))
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        result: JobRecord | None = await self._call(self._read, job_id)
+        return result
+
+    async def audio(self, job_id: str) -> bytes | None:
+        row = await self._call(lambda: self._db.execute("SELECT audio FROM jobs WHERE id=?", (job_id,)).fetchone())
+        return None if row is None else row[0]
+
+    async def page(self, kind: str, size: int, token: str | None) -> tuple[list[JobRecord], str | None]:
+        offset = int(token) if token and token.isdigit() else 0
+
+        def query() -> list[Any]:
+            sql = (
+                "SELECT record FROM jobs WHERE kind=? AND (expires IS NULL OR expires >= ?)"
+                " ORDER BY created DESC, id LIMIT ? OFFSET ?"
+            )
+            return self._db.execute(sql, (kind, time.time(), size + 1, offset)).fetchall()
+
+        rows = await self._call(query)
+        records = [JobRecord.from_dict(json.loads(r[0])) for r in rows[:size]]
+        return records, str(offset + size) if len(rows) > size else None
+
+    async def claim(self, lease_seconds: float) -> JobRecord | None:
+        def take() -> JobRecord | None:
+            row = self._db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY created LIMIT 1").fetchone()
+            if row is None:
+                return None
+            record = self._read(row[0])
+            if record is None:
+                return None
+            now = time.time()
+            record.status, record.attempts = JobStatus.RUNNING, record.attempts + 1
+            record.lease_until, record.updated, record.started = now + lease_seconds, now, record.started or now
+            self._write(record)
+            return record
+
+        result: JobRecord | None = await self._call(take)
+        return result
+
+    async def update(self, job_id: str, change: Change) -> JobRecord | None:
+        def apply() -> JobRecord | None:
+            record = self._read(job_id)
+            if record is not None and change(record):
+                self._write(record)
+            return record
+
+        result: JobRecord | None = await self._call(apply)
+        return result
+
+    async def expired_leases(self) -> list[str]:
+        rows = await self._call(
+            lambda: self._db.execute(
+                "SELECT id FROM jobs WHERE status='running' AND lease_until < ?", (time.time(),)
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def requeue(self, job_id: str) -> None:
+        """Queued jobs are found by status here; nothing else to do."""
+
+    async def purge(self) -> int:
+        cursor = await self._call(lambda: self._db.execute("DELETE FROM jobs WHERE expires < ?", (time.time(),)))
+        return int(cursor.rowcount)
+
+    async def close(self) -> None:
+        await self._call(self._db.close)

@@ -1,0 +1,264 @@
+"""speech:recognize, speech:longrunningrecognize and operations, under /v1, /v1p1beta1 and Mod9's bare paths."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.core.codec import request_to_dict
+from app.core.errors import AudioTooLong, Internal, InvalidArgument, NotFound
+from app.core.fetch import FetchConfig, UriRefused, fetched
+from app.core.jobs import AudioLoader, JobRecord, JobStore
+from app.core.types import AudioInput, TranscriptionRequest
+from app.protocols.google.config import GoogleConfig, audio_format, parse_config, primary_language
+from app.protocols.google.errors import render_error
+from app.protocols.google.render import new_request_id, operation, recognize_response
+from app.state import service_of, settings_of
+from app.web import bearer_token, check_api_key, error_route, limit_body, until_disconnect
+
+router = APIRouter(route_class=error_route(render_error), tags=["google"])
+GOOGLE_MAX_ALTERNATIVES = 30
+PREFIXES = {"/v1": "v1", "/v1p1beta1": "v1p1beta1", "": "v1p1beta1"}  # Mod9 answers v1p1beta1 types
+
+
+def _key(request: Request) -> str | None:
+    return request.query_params.get("key") or request.headers.get("x-goog-api-key") or bearer_token(request)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    settings = settings_of(request)
+    check_api_key(_key(request), settings.api_keys)
+    raw = await limit_body(request, settings.google_max_request_bytes).body()
+    try:
+        body = await asyncio.to_thread(json.loads, raw or b"null")
+    except ValueError:
+        raise InvalidArgument("Invalid JSON payload received.") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("Invalid JSON payload received. The body must be a JSON object.")
+    return body
+
+
+def _config(request: Request, body: dict[str, Any], prefix: str) -> GoogleConfig:
+    settings = settings_of(request)
+    ceiling = GOOGLE_MAX_ALTERNATIVES if prefix else settings.max_alternatives
+    return parse_config(body.get("config"), max_alternatives=ceiling, model_map=settings.google_models)
+
+
+def _audio_spec(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    audio = body.get("audio")
+    if not isinstance(audio, dict):
+        raise InvalidArgument(
+            "Invalid recognition 'audio': an object with 'content' or 'uri' is required.", param="audio"
+        )
+    content, uri = audio.get("content"), audio.get("uri")
+    if (content is None) == (uri is None):
+        raise InvalidArgument("RecognitionAudio not set: give exactly one of 'content' or 'uri'.", param="audio")
+    return content, uri
+
+
+async def _decode_content(content: Any) -> bytes:
+    if not isinstance(content, str):
+        raise InvalidArgument(
+            "Invalid value at 'audio.content' (TYPE_BYTES): expected base64 text.", param="audio.content"
+        )
+
+    def decode() -> bytes:
+        text = content.strip().replace("-", "+").replace("_", "/")
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+    try:
+        return await asyncio.to_thread(decode)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument(
+            "Invalid value at 'audio.content' (TYPE_BYTES), Base64 decoding failed.", param="audio.content"
+        ) from None
+
+
+def core_request(config: GoogleConfig, audio: AudioInput, max_seconds: float | None = None) -> TranscriptionRequest:
+    language, candidates = primary_language(config)
+    return TranscriptionRequest(
+        audio=audio,
+        model=config.model,
+        language=language,
+        language_candidates=candidates,
+        word_timestamps=config.word_times,
+        word_confidence=config.word_confidence,
+        alternatives=config.max_alternatives,
+        phrases=config.phrases,
+        punctuation=config.punctuation,
+        profanity_filter=config.profanity_filter,
+        separate_channels=config.separate_channels,
+        beam_size=config.beam_size,
+        intervals=config.intervals,
+        max_seconds=max_seconds,
+    )
+
+
+def fetch_config_of(request: Request) -> FetchConfig:
+    config: FetchConfig = request.app.state.fetch
+    return config
+
+
+@contextlib.asynccontextmanager
+async def uri_audio(uri: str, config: GoogleConfig, fetch: FetchConfig) -> AsyncIterator[AudioInput]:
+    """The audio behind a URI, checked against the config as inline content is."""
+    if not isinstance(uri, str):
+        raise InvalidArgument("'audio.uri' must be a string", param="audio.uri")
+    async with fetched(uri, fetch) as audio:
+        assert audio.path is not None
+        head = await asyncio.to_thread(_head, audio.path)
+        yield replace(audio, raw=audio_format(config, head))
+
+
+def _head(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4096)
+
+
+async def recognize(request: Request, prefix: str) -> Response:
+    body = await _body(request)
+    config = _config(request, body, prefix)
+    content, uri = _audio_spec(body)
+    settings = settings_of(request)
+    service = service_of(request)
+    limit = min(settings.google_sync_max_seconds, settings.max_audio_seconds)
+    try:
+        if content is not None:
+            data = await _decode_content(content)
+            audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
+            transcript = await until_disconnect(request, service.transcribe(core_request(config, audio, limit)))
+        else:
+            async with uri_audio(str(uri), config, fetch_config_of(request)) as audio:
+                transcript = await until_disconnect(request, service.transcribe(core_request(config, audio, limit)))
+    except AudioTooLong:
+        raise AudioTooLong(
+            f"Sync input too long. For audio longer than {limit:g} s use LongRunningRecognize."
+        ) from None
+    return JSONResponse(recognize_response(transcript, config, new_request_id()))
+
+
+async def long_running(request: Request, prefix: str) -> Response:
+    body = await _body(request)
+    config = _config(request, body, prefix)
+    if body.get("outputConfig"):
+        raise InvalidArgument(
+            "Invalid recognition 'outputConfig': writing results to GCS is not supported; poll the operation.",
+            param="outputConfig",
+        )
+    content, uri = _audio_spec(body)
+    service = service_of(request)
+    data: bytes | None = None
+    if content is not None:
+        data = await _decode_content(content)
+        audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
+    else:
+        scheme = str(uri).split(":", 1)[0].lower()
+        if scheme not in fetch_config_of(request).allowed_schemes:
+            raise UriRefused(
+                f"URI scheme {scheme!r} is not enabled on this server (ASR_ALLOWED_URI_SCHEMES)", param="audio.uri"
+            )
+        audio = AudioInput(path=str(uri))
+    core = service.prepare(core_request(config, audio))  # refuse a bad model or option now, not later
+    record = JobRecord(
+        id=new_request_id(),
+        kind="google",
+        request=request_to_dict(core),
+        meta={"version": PREFIXES[prefix], "uri": uri, "config": config.to_meta(), "request_id": new_request_id()},
+    )
+    store: JobStore = request.app.state.jobs
+    await store.create(record, data)
+    request.app.state.runner.notify()
+    return JSONResponse(operation(record))
+
+
+async def get_operation(request: Request, name: str) -> Response:
+    check_api_key(_key(request), settings_of(request).api_keys)
+    name = name.rstrip("/")
+    store: JobStore = request.app.state.jobs
+    record = await store.get(name)
+    if record is None or record.kind != "google":
+        raise NotFound(f"Operation {name} not found.", param="name")
+    return JSONResponse(operation(record))
+
+
+async def list_operations(request: Request) -> Response:
+    check_api_key(_key(request), settings_of(request).api_keys)
+    size_text = request.query_params.get("pageSize") or "50"
+    if not size_text.isdigit() or not 0 < int(size_text) <= 1000:
+        raise InvalidArgument("pageSize must be between 1 and 1000", param="pageSize")
+    store: JobStore = request.app.state.jobs
+    records, token = await store.page("google", int(size_text), request.query_params.get("pageToken"))
+    body: dict[str, Any] = {"operations": [operation(r) for r in records]}
+    if token:
+        body["nextPageToken"] = token
+    return JSONResponse(body)
+
+
+def job_loader(fetch: FetchConfig) -> AudioLoader:
+    """How the job runner gets a Google job's audio: the stored content, or the URI fetched now."""
+
+    @contextlib.asynccontextmanager
+    async def load(record: JobRecord, store: JobStore) -> AsyncIterator[AudioInput]:
+        uri = record.meta.get("uri")
+        if uri:
+            async with uri_audio(uri, GoogleConfig.from_meta(record.meta["config"]), fetch) as audio:
+                yield audio
+            return
+        data = await store.audio(record.id)
+        if data is None:
+            raise Internal("the operation's audio is missing from the job store")
+        yield AudioInput(data=data)
+
+    return load
+
+
+def _bind(
+    handler: Callable[[Request, str], Coroutine[Any, Any, Response]], prefix: str
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, prefix)
+
+    return endpoint
+
+
+for _prefix in PREFIXES:
+    _hidden = _prefix == ""
+    _slashes = ("", "/") if _hidden else ("",)
+    for _slash in _slashes:
+        router.add_api_route(
+            f"{_prefix}/speech:recognize{_slash}",
+            _bind(recognize, _prefix),
+            methods=["POST"],
+            include_in_schema=not _hidden and not _slash,
+            summary="Synchronous recognition (no 60 s limit)",
+        )
+        router.add_api_route(
+            f"{_prefix}/speech:longrunningrecognize{_slash}",
+            _bind(long_running, _prefix),
+            methods=["POST"],
+            include_in_schema=not _hidden and not _slash,
+            summary="Start a long-running recognition",
+        )
+        router.add_api_route(
+            f"{_prefix}/operations{_slash}",
+            list_operations,
+            methods=["GET"],
+            include_in_schema=not _hidden and not _slash,
+            summary="List operations",
+        )
+    router.add_api_route(
+        f"{_prefix}/operations/{{name:path}}",
+        get_operation,
+        methods=["GET"],
+        include_in_schema=not _hidden,
+        summary="Get an operation",
+    )
