@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: run test lint unit e2e bench clean
+.PHONY: run test lint unit e2e bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# Debian packages the tests start for real (the Redis job store).
+system-deps:
+	@command -v redis-server >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }
+
 run: $(VENV)/.installed
 	$(BIN)/python -m app
 
@@ -26,13 +32,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest
 
-unit: $(VENV)/.installed-test
+unit: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest -m "not e2e"
 
-e2e: $(VENV)/.installed-test
+e2e: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest -m e2e
 
 bench: $(VENV)/.installed-test

@@ -22,7 +22,7 @@ def _split_csv(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="ASR_", extra="ignore", frozen=True, populate_by_name=True)
 
     host: str = "0.0.0.0"
     """Address the HTTP server binds to."""

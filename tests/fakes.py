@@ -48,7 +48,11 @@ class FakeEngine:
             time.sleep(self.config.seconds_per_segment)
             end = min(duration, start + self.config.segment_seconds)
             text = f"Segment {index}, fake."
-            words = (Word(start, end, f"segment-{index}", 0.9),) if request.word_timestamps else ()
+            words = (
+                (Word(start, end, f"segment-{index}", 0.9),)
+                if request.word_timestamps or request.word_confidence
+                else ()
+            )
             alternatives = (
                 tuple(Alternative(f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives))
                 if request.alternatives > 1

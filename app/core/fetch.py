@@ -149,15 +149,15 @@ async def _http(uri: str, config: FetchConfig, sink: IO[bytes]) -> None:
             address = await resolve(host, port, config.allow_private)
             literal = f"[{address}]" if ":" in address else address
             pinned = parts._replace(netloc=f"{literal}:{port}").geturl()
-            request = client.build_request(
-                "GET", pinned, headers={"Host": parts.netloc}, extensions={"sni_hostname": host}
-            )
+            # aiter_raw() writes the body as sent, so ask for it uncompressed (httpx offers gzip by default).
+            headers = {"Host": parts.netloc, "Accept-Encoding": "identity"}
+            request = client.build_request("GET", pinned, headers=headers, extensions={"sni_hostname": host})
             try:
                 response = await client.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise InvalidArgument(f"could not fetch {uri}: {type(exc).__name__}", param="uri") from None
             try:
-                if response.is_redirect:
+                if response.has_redirect_location:
                     uri = urljoin(uri, response.headers.get("location", ""))
                     continue
                 if response.status_code == 404:

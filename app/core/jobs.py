@@ -222,7 +222,7 @@ class JobRunner:
                 work = asyncio.ensure_future(self.service.transcribe(request, on_segment))
                 while not work.done():
                     await asyncio.wait({work}, timeout=self.config.lease_seconds / 3)
-                    if not work.done() and not await self._renew(record.id, progress["value"]):
+                    if not work.done() and not await self._renew(record, progress["value"]):
                         work.cancel()  # cancelled by a client, or taken over after our lease ran out
                 transcript = work.result()
             await self.store.update(record.id, lambda r: succeed(r, transcript_to_dict(transcript), retention))
@@ -248,19 +248,23 @@ class JobRunner:
         finally:
             self._slots.release()
 
-    async def _renew(self, job_id: str, progress: float) -> bool:
+    async def _renew(self, claimed: JobRecord, progress: float) -> bool:
         lease = self.config.lease_seconds
 
+        def ours(record: JobRecord) -> bool:
+            # A later claim (our lease ran out, another runner took the job) counted another attempt.
+            return record.status is JobStatus.RUNNING and record.attempts == claimed.attempts
+
         def change(record: JobRecord) -> bool:
-            if record.status is not JobStatus.RUNNING:
+            if not ours(record):
                 return False
             record.lease_until = time.time() + lease
             record.progress = max(record.progress, progress)
             record.updated = time.time()
             return True
 
-        updated = await self.store.update(job_id, change)
-        return updated is not None and updated.status is JobStatus.RUNNING
+        updated = await self.store.update(claimed.id, change)
+        return updated is not None and ours(updated)
 
 
 def _back_to_queue(record: JobRecord) -> bool:

@@ -77,13 +77,11 @@ class RedisJobStore:
         gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
         if gone:
             await self._redis.zrem(self._kind(kind), *gone)
-        return records, str(offset + size) if len(ids) > size else None
+        # The removed ids no longer take a place: the next page starts that much earlier.
+        consumed = size - sum(1 for raw in raws[:size] if raw is None)
+        return records, str(offset + consumed) if len(ids) > size else None
 
     async def claim(self, lease_seconds: float) -> JobRecord | None:
-        job_id = await self._claim(keys=[self._queue, self._leases], args=[time.time() + lease_seconds])
-        if job_id is None:
-            return None
-
         def start(record: JobRecord) -> bool:
             if record.status is not JobStatus.QUEUED:
                 return False
@@ -92,11 +90,14 @@ class RedisJobStore:
             record.lease_until, record.updated, record.started = now + lease_seconds, now, record.started or now
             return True
 
-        record = await self.update(job_id.decode(), start)
-        if record is None or record.status is not JobStatus.RUNNING:
-            await self._redis.zrem(self._leases, job_id)  # cancelled or expired while queued
-            return None
-        return record
+        while True:
+            job_id = await self._claim(keys=[self._queue, self._leases], args=[time.time() + lease_seconds])
+            if job_id is None:
+                return None
+            record = await self.update(job_id.decode(), start)
+            if record is not None and record.status is JobStatus.RUNNING:
+                return record
+            await self._redis.zrem(self._leases, job_id)  # cancelled or expired while queued: try the next
 
     async def update(self, job_id: str, change: Change) -> JobRecord | None:
         key = self._job(job_id)

@@ -151,7 +151,10 @@ def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) 
         raise _bad("alternativeLanguageCodes", "a list of at most 3 BCP-47 codes")
     tags += [str(t) for t in extra]
     for tag in tags:
-        languages.normalize(tag, param="config.languageCode")
+        try:
+            languages.normalize(tag)
+        except InvalidArgument:
+            raise _bad("languageCode", f"unsupported language {tag!r}") from None
     alternatives = _int(config, "maxAlternatives", 0, max_alternatives) or 1
     speed = _int(config, "speed", 1, 9)
     phrases = [str(p) for ctx in config.get("speechContexts") or [] for p in ctx.get("phrases") or []]
