@@ -117,6 +117,7 @@ class RealServer:
     """`python -m app` with the bundled models, as a user runs it."""
 
     def __init__(self, tmp: Path, **env: str) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"server-{self.port}.log"
