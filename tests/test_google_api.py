@@ -277,3 +277,11 @@ async def test_file_uri(make_fake_app: AppFactory, tmp_path: Path) -> None:
         op = (await client.post("/v1/speech:longrunningrecognize", json=body(uri=f"file://{root}/a.wav"))).json()
         done = await wait_done(client, "/v1/operations/" + op["name"])
         assert done["metadata"]["uri"] == f"file://{root}/a.wav" and done["response"]["totalBilledTime"] == "12s"
+
+
+def test_request_ids_are_19_digit_int64() -> None:
+    from app.protocols.google.render import new_request_id
+
+    for _ in range(2000):
+        value = new_request_id()
+        assert len(value) == 19 and int(value) < 2**63

@@ -25,7 +25,8 @@ def timestamp(epoch: float) -> str:
 
 
 def new_request_id() -> str:
-    return str(secrets.randbelow(9 * 10**18) + 10**18)
+    # 19 digits that still fit an int64 (the client parses requestId as one).
+    return str(10**18 + secrets.randbelow(8 * 10**18))
 
 
 def recognize_response(transcript: Transcript, config: GoogleConfig, request_id: str) -> dict[str, Any]:
