@@ -285,3 +285,19 @@ def test_request_ids_are_19_digit_int64() -> None:
     for _ in range(2000):
         value = new_request_id()
         assert len(value) == 19 and int(value) < 2**63
+
+
+async def test_operations_expire_after_the_retention(make_fake_app: AppFactory) -> None:
+    async with running_app(make_fake_app(job_retention_seconds=1)) as client:
+        name = (await client.post("/v1/speech:longrunningrecognize", json=body())).json()["name"]
+        await wait_done(client, "/v1/operations/" + name)
+        await asyncio.sleep(1.2)
+        assert_google_error(await client.get("/v1/operations/" + name), 404, "NOT_FOUND")
+        assert (await client.get("/v1/operations")).json()["operations"] == []
+
+
+def test_mod9_uri_scheme_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("ASR_REST_API_ALLOWED_URI_SCHEMES", "http, https")
+    assert Settings().allowed_uri_schemes == ["http", "https"]
