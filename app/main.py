@@ -31,6 +31,7 @@ from app.metrics import Metrics
 from app.protocols import nim
 from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
+from app.protocols.prosa import router as prosa
 from app.settings import Settings
 
 log = logging.getLogger("asr")
@@ -72,6 +73,7 @@ def create_app(
     app.state.fetch = fetch_config(settings)
     app.include_router(openai_router)
     app.include_router(google.router)
+    app.include_router(prosa.router)
     app.include_router(nim.router)
     app.add_middleware(RequestObserver, metrics=metrics)
 
@@ -137,7 +139,7 @@ async def _start(
         service = SpeechService(registry, pool, max_alternatives=settings.max_alternatives)
         store = await asyncio.to_thread(open_job_store, settings)
         app.state.jobs = store
-        loaders = {"google": google.job_loader(app.state.fetch)}
+        loaders = {"google": google.job_loader(app.state.fetch), "prosa": prosa.job_loader(app.state.fetch)}
         runner = JobRunner(store, service, lambda record, s: loaders[record.kind](record, s), runner_config(settings))
         app.state.runner = runner
         runner.start()

@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     }
     """Google model names -> registry names (JSON object)."""
 
+    prosa_max_request_bytes: int = Field(default=10_485_760, ge=1)
+    """Largest Prosa JSON request (base64 audio), counted while reading."""
+    prosa_sync_seconds: float = Field(default=60.0, ge=0)
+    """How long a Prosa `wait: true` request blocks before it answers with the job still queued."""
+    prosa_max_audio_seconds: float = Field(default=14_400.0, gt=0)
+    """Longest audio a Prosa job accepts (4 h)."""
+    prosa_models: dict[str, str] = {"stt-general": "default"}
+    """Prosa model names -> registry names (JSON object); registry names work as they are."""
+
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""
 

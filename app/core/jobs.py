@@ -81,6 +81,7 @@ class JobStore(Protocol):
         """Newest first; the token continues where the previous page stopped."""
         ...
 
+    async def count(self, kind: str) -> int: ...
     async def claim(self, lease_seconds: float) -> JobRecord | None:
         """The oldest queued job, now running under a lease, or None."""
         ...
@@ -98,6 +99,10 @@ def fail(record: JobRecord, error: SttError, retention: float) -> bool:
     record.status = JobStatus.CANCELLED if isinstance(error, Cancelled) else JobStatus.FAILED
     record.error = {"kind": error.kind, "kinds": kinds(error), "message": error.message, "param": error.param}
     return _close(record, retention)
+
+
+def cancel(record: JobRecord, retention: float) -> bool:
+    return fail(record, Cancelled("the job was cancelled by the client"), retention)
 
 
 def succeed(record: JobRecord, result: dict[str, Any], retention: float) -> bool:

@@ -81,6 +81,10 @@ class RedisJobStore:
         consumed = size - sum(1 for raw in raws[:size] if raw is None)
         return records, str(offset + consumed) if len(ids) > size else None
 
+    async def count(self, kind: str) -> int:
+        """Jobs past retention are counted until a listing drops them."""
+        return int(await self._redis.zcard(self._kind(kind)))
+
     async def claim(self, lease_seconds: float) -> JobRecord | None:
         def start(record: JobRecord) -> bool:
             if record.status is not JobStatus.QUEUED:

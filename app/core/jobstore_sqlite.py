@@ -102,6 +102,14 @@ class SqliteJobStore:
         records = [JobRecord.from_dict(json.loads(r[0])) for r in rows[:size]]
         return records, str(offset + size) if len(rows) > size else None
 
+    async def count(self, kind: str) -> int:
+        row = await self._call(
+            lambda: self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE kind=? AND (expires IS NULL OR expires >= ?)", (kind, time.time())
+            ).fetchone()
+        )
+        return int(row[0])
+
     async def claim(self, lease_seconds: float) -> JobRecord | None:
         def take() -> JobRecord | None:
             row = self._db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY created LIMIT 1").fetchone()

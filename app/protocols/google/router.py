@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from typing import Any
@@ -15,15 +12,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.core.codec import request_to_dict
-from app.core.errors import AudioTooLong, Internal, InvalidArgument, NotFound
+from app.core.errors import AudioTooLong, InvalidArgument, NotFound
 from app.core.fetch import FetchConfig, UriRefused, fetched
 from app.core.jobs import AudioLoader, JobRecord, JobStore
 from app.core.types import AudioInput, TranscriptionRequest
 from app.protocols.google.config import GoogleConfig, audio_format, parse_config, primary_language
 from app.protocols.google.errors import render_error
 from app.protocols.google.render import new_request_id, operation, recognize_response
+from app.protocols.shared import decode_base64, job_audio_loader, read_json
 from app.state import service_of, settings_of
-from app.web import bearer_token, check_api_key, error_route, limit_body, until_disconnect
+from app.web import bearer_token, check_api_key, error_route, until_disconnect
 
 router = APIRouter(route_class=error_route(render_error), tags=["google"])
 GOOGLE_MAX_ALTERNATIVES = 30
@@ -37,14 +35,7 @@ def _key(request: Request) -> str | None:
 async def _body(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
     check_api_key(_key(request), settings.api_keys)
-    raw = await limit_body(request, settings.google_max_request_bytes).body()
-    try:
-        body = await asyncio.to_thread(json.loads, raw or b"null")
-    except ValueError:
-        raise InvalidArgument("Invalid JSON payload received.") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("Invalid JSON payload received. The body must be a JSON object.")
-    return body
+    return await read_json(request, settings.google_max_request_bytes)
 
 
 def _config(request: Request, body: dict[str, Any], prefix: str) -> GoogleConfig:
@@ -63,24 +54,6 @@ def _audio_spec(body: dict[str, Any]) -> tuple[str | None, str | None]:
     if (content is None) == (uri is None):
         raise InvalidArgument("RecognitionAudio not set: give exactly one of 'content' or 'uri'.", param="audio")
     return content, uri
-
-
-async def _decode_content(content: Any) -> bytes:
-    if not isinstance(content, str):
-        raise InvalidArgument(
-            "Invalid value at 'audio.content' (TYPE_BYTES): expected base64 text.", param="audio.content"
-        )
-
-    def decode() -> bytes:
-        text = content.strip().replace("-", "+").replace("_", "/")
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-
-    try:
-        return await asyncio.to_thread(decode)
-    except (binascii.Error, ValueError):
-        raise InvalidArgument(
-            "Invalid value at 'audio.content' (TYPE_BYTES), Base64 decoding failed.", param="audio.content"
-        ) from None
 
 
 def core_request(config: GoogleConfig, audio: AudioInput, max_seconds: float | None = None) -> TranscriptionRequest:
@@ -111,12 +84,14 @@ def fetch_config_of(request: Request) -> FetchConfig:
 @contextlib.asynccontextmanager
 async def uri_audio(uri: str, config: GoogleConfig, fetch: FetchConfig) -> AsyncIterator[AudioInput]:
     """The audio behind a URI, checked against the config as inline content is."""
-    if not isinstance(uri, str):
-        raise InvalidArgument("'audio.uri' must be a string", param="audio.uri")
     async with fetched(uri, fetch) as audio:
-        assert audio.path is not None
-        head = await asyncio.to_thread(_head, audio.path)
-        yield replace(audio, raw=audio_format(config, head))
+        yield await _checked(config, audio)
+
+
+async def _checked(config: GoogleConfig, audio: AudioInput) -> AudioInput:
+    assert audio.path is not None
+    head = await asyncio.to_thread(_head, audio.path)
+    return replace(audio, raw=audio_format(config, head))
 
 
 def _head(path: str) -> bytes:
@@ -133,7 +108,7 @@ async def recognize(request: Request, prefix: str) -> Response:
     limit = min(settings.google_sync_max_seconds, settings.max_audio_seconds)
     try:
         if content is not None:
-            data = await _decode_content(content)
+            data = await decode_base64(content, "audio.content")
             audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
             transcript = await until_disconnect(request, service.transcribe(core_request(config, audio, limit)))
         else:
@@ -158,7 +133,7 @@ async def long_running(request: Request, prefix: str) -> Response:
     service = service_of(request)
     data: bytes | None = None
     if content is not None:
-        data = await _decode_content(content)
+        data = await decode_base64(content, "audio.content")
         audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
     else:
         scheme = str(uri).split(":", 1)[0].lower()
@@ -204,21 +179,12 @@ async def list_operations(request: Request) -> Response:
 
 
 def job_loader(fetch: FetchConfig) -> AudioLoader:
-    """How the job runner gets a Google job's audio: the stored content, or the URI fetched now."""
+    """A Google job's audio: the stored content, or the URI fetched now and checked like content."""
 
-    @contextlib.asynccontextmanager
-    async def load(record: JobRecord, store: JobStore) -> AsyncIterator[AudioInput]:
-        uri = record.meta.get("uri")
-        if uri:
-            async with uri_audio(uri, GoogleConfig.from_meta(record.meta["config"]), fetch) as audio:
-                yield audio
-            return
-        data = await store.audio(record.id)
-        if data is None:
-            raise Internal("the operation's audio is missing from the job store")
-        yield AudioInput(data=data)
+    async def check(record: JobRecord, audio: AudioInput) -> AudioInput:
+        return await _checked(GoogleConfig.from_meta(record.meta["config"]), audio)
 
-    return load
+    return job_audio_loader(fetch, check)
 
 
 def _bind(

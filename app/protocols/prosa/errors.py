@@ -1,0 +1,40 @@
+"""Core errors -> Prosa's error body {code, message, context, recovery, request_id} and status."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.responses import JSONResponse
+
+from app.core.errors import Overloaded, SttError, Unavailable, kinds
+
+# kind -> (HTTP status, Prosa error code)
+TABLE: dict[str, tuple[int, str]] = {
+    "invalid_argument": (422, "validation_error"),
+    "unsupported_media": (422, "unsupported_audio"),
+    "uri_refused": (422, "uri_refused"),
+    "audio_too_long": (422, "audio_too_long"),
+    "payload_too_large": (413, "request_too_large"),
+    "unauthenticated": (401, "unauthorized"),
+    "not_found": (404, "not_found"),
+    "overloaded": (429, "rate_limited"),
+    "unavailable": (503, "service_unavailable"),
+    "deadline_exceeded": (504, "timeout"),
+    "cancelled": (499, "cancelled"),
+    "internal": (500, "internal_error"),
+}
+
+
+def error_fields(kind_list: list[str], message: str, param: str | None) -> tuple[int, dict[str, object]]:
+    status, code = next((TABLE[k] for k in kind_list if k in TABLE), TABLE["internal"])
+    body: dict[str, object] = {"code": code, "message": message, "context": {"param": param} if param else {}}
+    return status, body
+
+
+def render_error(error: SttError) -> JSONResponse:
+    status, body = error_fields(kinds(error), error.message, error.param)
+    retryable = isinstance(error, Overloaded | Unavailable)
+    body["recovery"] = {"retryable": retryable, "retry_after_seconds": error.retry_after if retryable else 0}  # type: ignore[attr-defined]
+    body["request_id"] = uuid.uuid4().hex
+    headers = {"Retry-After": str(error.retry_after)} if retryable else {}  # type: ignore[attr-defined]
+    return JSONResponse(body, status_code=status, headers=headers)
