@@ -32,6 +32,7 @@ from app.protocols import nim
 from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
+from app.protocols.yandex import router as yandex
 from app.settings import Settings
 
 log = logging.getLogger("asr")
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(openai_router)
     app.include_router(google.router)
     app.include_router(prosa.router)
+    app.include_router(yandex.router)
     app.include_router(nim.router)
     app.add_middleware(RequestObserver, metrics=metrics)
 

@@ -136,6 +136,24 @@ class Settings(BaseSettings):
     prosa_models: dict[str, str] = {"stt-general": "default"}
     """Prosa model names -> registry names (JSON object); registry names work as they are."""
 
+    yandex_max_unchunked_bytes: int = Field(default=1_048_576, ge=1)
+    """Largest /asr_xml body sent with Content-Length (Yandex: 1 MB); chunked uploads may go past it."""
+    yandex_max_stream_bytes: int = Field(default=268_435_456, ge=1)
+    """Largest chunked /asr_xml upload, counted while reading."""
+    yandex_default_lang: str = "ru-RU"
+    """Language when /asr_xml names none (Yandex's default)."""
+    yandex_topics: dict[str, str] = {
+        topic: "default"
+        for topic in ("queries", "notes", "dates", "names", "numbers", "maps", "music", "buying", "general", "freeform")
+    }
+    """Yandex topics -> registry names (JSON object); registry names work as topics too."""
+    yandex_variants: int = Field(default=5, ge=1, le=5)
+    """<variant> hypotheses in an /asr_xml answer (n-best, at most 5)."""
+    stream_min_window_seconds: float = Field(default=4.0, gt=0)
+    """While audio streams in, a window is cut at the latest pause once this much is undecoded."""
+    stream_max_window_seconds: float = Field(default=20.0, gt=0)
+    """Without a pause, a window is cut at the quietest point at this length."""
+
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""
 

@@ -23,6 +23,8 @@ class FakeEngineFactory:
     segment_seconds: float = 5.0
     load_seconds: float = 0.0
     """Sleep while 'loading models', to observe readiness before the load ends."""
+    text: str = "Segment {index}, fake."
+    """Each segment's text; {index} is its number."""
 
     def __call__(self) -> FakeEngine:
         time.sleep(self.load_seconds)
@@ -47,7 +49,7 @@ class FakeEngine:
         while start < duration:
             time.sleep(self.config.seconds_per_segment)
             end = min(duration, start + self.config.segment_seconds)
-            text = f"Segment {index}, fake."
+            text = self.config.text.format(index=index)
             words = (
                 (Word(start, end, f"segment-{index}", 0.9),)
                 if request.word_timestamps or request.word_confidence

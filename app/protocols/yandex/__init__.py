@@ -1,0 +1,1 @@
+"""Yandex SpeechKit Cloud v1 POST /asr_xml: chunked upload, recognition while it arrives, XML answer."""

@@ -1,0 +1,189 @@
+"""POST /asr_xml: Yandex SpeechKit Cloud v1, recognising chunked uploads while they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
+from app.core import languages
+from app.core.errors import (
+    Cancelled,
+    InvalidArgument,
+    Overloaded,
+    SttError,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMedia,
+    kinds,
+)
+from app.core.incremental import IncrementalTranscriber, WindowConfig
+from app.core.stream_decode import ContainerStreamDecoder, StreamResampler, pcm_to_float
+from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
+from app.protocols.yandex.render import document, error_document, variants
+from app.state import service_of, settings_of
+from app.web import check_api_key, error_route, limit_body, until_disconnect
+
+XML = "text/xml; charset=utf-8"
+UUID = re.compile(r"^[0-9a-fA-F]{32}$")
+# kind -> HTTP status
+STATUS = {
+    "invalid_argument": 400, "unsupported_media": 400, "audio_too_long": 400, "payload_too_large": 413,
+    "unauthenticated": 401, "not_found": 400, "overloaded": 503, "unavailable": 503,
+    "deadline_exceeded": 504, "cancelled": 499, "internal": 500,
+}  # fmt: skip
+
+
+def render_error(error: SttError) -> Response:
+    status = next((STATUS[k] for k in kinds(error) if k in STATUS), 500)
+    if error.param == "content-type":
+        status = 415
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded | Unavailable) else {}
+    return Response(error_document(error), status_code=status, media_type=XML, headers=headers)
+
+
+router = APIRouter(route_class=error_route(render_error), tags=["yandex"])
+
+
+@dataclass(frozen=True)
+class Format:
+    raw: RawFormat | None = None
+    """Headerless samples (streamable)."""
+    container: str | None = None
+    """A container PyAV can read while it arrives (streamable)."""
+
+
+def parse_content_type(value: str | None) -> Format:
+    if not value:
+        raise UnsupportedMedia("Content-Type is required (e.g. audio/x-pcm;bit=16;rate=16000)", param="content-type")
+    media, *rest = [part.strip().lower() for part in value.split(";")]
+    params = dict(p.split("=", 1) for p in rest if "=" in p)
+    if media in ("audio/x-wav", "audio/wav", "audio/wave", "audio/x-mpeg-3", "audio/mpeg", "audio/mp3"):
+        return Format()
+    if media in ("audio/ogg", "audio/webm") and params.get("codecs", "opus") == "opus":
+        return Format(container=media.split("/")[1])
+    if media == "audio/x-pcm" and params.get("bit", "16") == "16":
+        rate = params.get("rate", "16000")
+        if rate.isdigit() and 8000 <= int(rate) <= 48000:
+            return Format(raw=RawFormat(RawEncoding.LINEAR16, int(rate)))
+    if media == "audio/x-alaw" and params.get("bit", "13") == "13" and params.get("rate", "8000") == "8000":
+        return Format(raw=RawFormat(RawEncoding.ALAW, 8000))
+    if media == "audio/x-speex":
+        raise UnsupportedMedia(
+            "Speex audio cannot be decoded by this server; send Opus, PCM or WAV", param="content-type"
+        )
+    raise UnsupportedMedia(f"unsupported Content-Type {value!r}", param="content-type")
+
+
+def _template(request: Request) -> TranscriptionRequest:
+    settings = settings_of(request)
+    query = request.query_params
+    request_uuid = query.get("uuid", "")
+    if not UUID.match(request_uuid):
+        raise InvalidArgument("uuid must be 32 hexadecimal digits", param="uuid")
+    key = query.get("key")
+    if settings.api_keys or not key:
+        if not key:
+            raise Unauthenticated("the key parameter is required")
+        check_api_key(key, settings.api_keys)
+    topic = query.get("topic")
+    if not topic:
+        raise InvalidArgument("topic is required (e.g. queries, notes, numbers)", param="topic")
+    lang = languages.normalize(query.get("lang") or settings.yandex_default_lang, param="lang")
+    antimat = query.get("disableAntimat", "false").lower()
+    if antimat not in ("true", "false"):
+        raise InvalidArgument("disableAntimat must be true or false", param="disableAntimat")
+    template = TranscriptionRequest(
+        audio=AudioInput(data=b""),
+        model=settings.yandex_topics.get(topic, topic),
+        language=lang,
+        profanity_filter=antimat == "false",
+        alternatives=settings.yandex_variants,
+    )
+    try:
+        return service_of(request).prepare(template)
+    except SttError as exc:
+        if exc.param == "model":
+            raise InvalidArgument(f"unknown topic {topic!r}", param="topic") from None
+        raise
+
+
+@router.post("/asr_xml", summary="Recognise an upload (chunked uploads are recognised while they arrive)")
+async def asr_xml(request: Request) -> Response:
+    template = _template(request)
+    settings = settings_of(request)
+    fmt = parse_content_type(request.headers.get("content-type"))
+    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+    limit = settings.yandex_max_stream_bytes if chunked else settings.yandex_max_unchunked_bytes
+    body = limit_body(request, limit).stream()
+    service = service_of(request)
+    try:
+        if chunked and (fmt.raw or fmt.container):
+            transcript = await _while_arriving(request, body, fmt, template)
+        else:
+            data = b"".join([chunk async for chunk in body])
+            audio = AudioInput(data=data, raw=fmt.raw)
+            transcript = await until_disconnect(request, service.transcribe(replace(template, audio=audio)))
+    except ClientDisconnect:
+        raise Cancelled("the client disconnected during the upload") from None
+    headers = {"X-YaRequestId": str(uuid.uuid4()), "X-YaUuid": request.query_params["uuid"]}
+    return Response(document(variants(transcript, settings.yandex_variants)), media_type=XML, headers=headers)
+
+
+async def _while_arriving(
+    request: Request, body: AsyncIterator[bytes], fmt: Format, template: TranscriptionRequest
+) -> Transcript:
+    settings = settings_of(request)
+    windows = WindowConfig(
+        min_seconds=settings.stream_min_window_seconds,
+        max_seconds=settings.stream_max_window_seconds,
+        max_total_seconds=settings.max_audio_seconds,
+    )
+    transcriber = IncrementalTranscriber(service_of(request), template, windows)
+    try:
+        if fmt.raw is not None:
+            await _feed_samples(body, fmt.raw, transcriber)
+        else:
+            assert fmt.container is not None
+            await _feed_container(body, fmt.container, transcriber)
+        return await until_disconnect(request, transcriber.finish())
+    except BaseException:
+        transcriber.cancel()
+        raise
+
+
+async def _feed_samples(body: AsyncIterator[bytes], raw: RawFormat, transcriber: IncrementalTranscriber) -> None:
+    width = 2 if raw.encoding is RawEncoding.LINEAR16 else 1
+    resample = StreamResampler(raw.sample_rate)
+    carry = b""
+    async for chunk in body:
+        data = carry + chunk
+        whole = len(data) - len(data) % width
+        carry = data[whole:]
+        transcriber.feed(resample(pcm_to_float(data[:whole], raw.encoding)))
+    transcriber.feed(resample(None))
+
+
+async def _feed_container(body: AsyncIterator[bytes], container: str, transcriber: IncrementalTranscriber) -> None:
+    decoder = ContainerStreamDecoder(container)
+
+    async def consume() -> None:
+        while (item := await decoder.pcm.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            transcriber.feed(item)
+
+    consumer = asyncio.ensure_future(consume())
+    try:
+        async for chunk in body:
+            decoder.feed(chunk)
+            if consumer.done():
+                break
+    finally:
+        decoder.end()
+    await consumer
