@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -75,13 +76,14 @@ async def test_streamed_upload_starts_recognition_before_the_end(make_fake_app: 
         async for chunk in chunks(data):
             yield chunk
         for _ in range(100):  # wait until a window has been decoded, while the upload is still open
-            finished = app.state.metrics.audio_seconds.labels("whisper-base")._value.get()
-            if finished:
+            if decoded_seconds():
                 break
-            import asyncio
-
             await asyncio.sleep(0.02)
-        seen_before_end.append(app.state.metrics.audio_seconds.labels("whisper-base")._value.get())
+        seen_before_end.append(decoded_seconds())
+
+    def decoded_seconds() -> float:
+        value = app.state.metrics.registry.get_sample_value("asr_audio_seconds_total", {"model": "whisper-base"})
+        return float(value or 0.0)
 
     async with running_app(app) as client:
         r = await client.post(QUERY, content=paced(), headers={"content-type": "audio/x-pcm;bit=16;rate=16000"})

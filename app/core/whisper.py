@@ -84,6 +84,7 @@ class WhisperEngine:
             )
         else:
             segments, info = model.transcribe(pcm, **options)
+            segments = self._without_hallucinations(segments, pcm)
         guess = LanguageGuess(info.language, float(info.language_probability))
         return guess, self._convert(segments, pcm, request, model, info.language)
 
@@ -139,6 +140,29 @@ class WhisperEngine:
             if text and all(text != a.text for a in found):
                 found.append(Alternative(text, min(1.0, math.exp(score))))
         return tuple(found[:n])
+
+    @classmethod
+    def _without_hallucinations(cls, segments: Any, pcm: np.ndarray) -> Iterator[Any]:
+        """Whisper invents words ("you", "Thank you.") on silence and noise. When every segment so far
+        is probably not speech, Silero VAD decides (the batched path runs VAD first anyway)."""
+        doubtful: list[Any] = []
+        speech = False
+        for segment in segments:
+            if speech or segment.no_speech_prob < 0.5:
+                speech = True
+                yield from doubtful
+                doubtful = []
+                yield segment
+            else:
+                doubtful.append(segment)
+        if doubtful and cls._has_speech(pcm):
+            yield from doubtful
+
+    @staticmethod
+    def _has_speech(pcm: np.ndarray) -> bool:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
 
     @staticmethod
     def _detect_among(model: Any, pcm: np.ndarray, candidates: tuple[str, ...]) -> str:

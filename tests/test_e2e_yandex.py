@@ -1,0 +1,73 @@
+"""End to end: a Yandex client's chunked upload paced at real time, recognised while it arrives."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.audio_tools import DATA, read_pcm, references
+from tests.conftest import RealServer
+from tests.wer import wer
+
+pytestmark = pytest.mark.e2e
+UUID = "01ae13cb744628b58fb536d496daa1e6"
+CLIPS = ["moonshine_two_cities.wav", "jfk.wav", "moonshine_beckett.wav"]  # 65 s of speech
+
+
+def decoded_seconds(server: RealServer) -> float:
+    text = httpx.get(server.url + "/v1/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("asr_audio_seconds_total{")
+    )
+
+
+def test_chunked_upload_at_real_time_is_recognised_while_it_arrives(real_server: RealServer) -> None:
+    silence = np.zeros(8000, np.float32)
+    pcm = np.concatenate([p for name in CLIPS for p in (read_pcm(name), silence)])
+    raw = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
+    progress: dict[str, float] = {}
+
+    def paced() -> Iterator[bytes]:
+        step = 3200  # 100 ms of 16 kHz 16-bit audio
+        start = time.perf_counter()
+        progress["before"] = decoded_seconds(real_server)
+        for i in range(0, len(raw), step):
+            delay = start + i / 32000 - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if i + step >= len(raw):
+                progress["at_last_chunk"] = decoded_seconds(real_server)
+            yield raw[i : i + step]
+        progress["sent"] = time.perf_counter()
+
+    query = f"/asr_xml?uuid={UUID}&key=k&topic=notes&lang=en-US"
+    headers = {"content-type": "audio/x-pcm;bit=16;rate=16000"}
+    response = httpx.post(real_server.url + query, content=paced(), headers=headers, timeout=600)
+    latency = time.perf_counter() - progress["sent"]
+    print(f"answer {latency:.2f} s after the last byte of {len(pcm) / 16000:.0f} s")
+    assert response.status_code == 200
+    assert "transfer-encoding" in response.request.headers
+    root = ET.fromstring(response.content)
+    assert root.get("success") == "1"
+    best = root.findall("variant")[0].text or ""
+    refs = references()
+    assert wer([" ".join(refs[name] for name in CLIPS)], [best]) <= 0.1
+    # More than 40 s had been decoded before the upload ended: recognition ran during it.
+    assert progress["at_last_chunk"] - progress["before"] > 40
+
+
+def test_wav_and_silence(real_server: RealServer) -> None:
+    query = real_server.url + f"/asr_xml?uuid={UUID}&key=k&topic=queries&lang=en-US"
+    r = httpx.post(
+        query, content=(DATA / "ps_goforward.wav").read_bytes(), headers={"content-type": "audio/x-wav"}, timeout=120
+    )
+    variants = [v.text or "" for v in ET.fromstring(r.content).findall("variant")]
+    assert 1 <= len(variants) <= 5 and "go forward" in variants[0].lower() and "10" in variants[0]
+    silent = (np.zeros(3 * 16000, np.int16)).tobytes()
+    r = httpx.post(query, content=silent, headers={"content-type": "audio/x-pcm;bit=16;rate=16000"}, timeout=120)
+    assert r.status_code == 200 and ET.fromstring(r.content).get("success") == "0"
