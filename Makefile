@@ -44,6 +44,7 @@ e2e: $(VENV)/.installed-test system-deps
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.overhead --out docs/performance.md
 	$(BIN)/python -m bench.throughput --out docs/performance.md
+	$(BIN)/python -m bench.chunked_latency --out docs/performance.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -33,8 +33,8 @@ def error_fields(kind_list: list[str], message: str, param: str | None) -> tuple
 
 def render_error(error: SttError) -> JSONResponse:
     status, body = error_fields(kinds(error), error.message, error.param)
-    retryable = isinstance(error, Overloaded | Unavailable)
-    body["recovery"] = {"retryable": retryable, "retry_after_seconds": error.retry_after if retryable else 0}  # type: ignore[attr-defined]
+    retry_after = error.retry_after if isinstance(error, Overloaded | Unavailable) else 0
+    body["recovery"] = {"retryable": bool(retry_after), "retry_after_seconds": retry_after}
     body["request_id"] = uuid.uuid4().hex
-    headers = {"Retry-After": str(error.retry_after)} if retryable else {}  # type: ignore[attr-defined]
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return JSONResponse(body, status_code=status, headers=headers)
