@@ -4,6 +4,9 @@ and Prosa jobs that survive a SIGKILLed server."""
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -84,3 +87,17 @@ def test_prosa_jobs_survive_a_sigkilled_server(tmp_path: Path) -> None:
             assert "best of times" in text_of(result).lower()
     finally:
         second.stop()
+
+
+def test_prosa_node_client(real_server: RealServer) -> None:
+    node = shutil.which("node")
+    assert node, "Node.js is part of this machine kind; the Prosa Node snippet needs it"
+    script = Path(__file__).parent / "clients" / "prosa_client.js"
+    run = subprocess.run(
+        [node, str(script), real_server.url, str(DATA / "jfk.wav")], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    output = json.loads(run.stdout)
+    assert output["wait_status"] == "complete"
+    for result in (output["wait_result"], output["polled_result"]):
+        assert "ask not what your country" in text_of(result).lower()

@@ -71,3 +71,44 @@ def test_wav_and_silence(real_server: RealServer) -> None:
     silent = (np.zeros(3 * 16000, np.int16)).tobytes()
     r = httpx.post(query, content=silent, headers={"content-type": "audio/x-pcm;bit=16;rate=16000"}, timeout=120)
     assert r.status_code == 200 and ET.fromstring(r.content).get("success") == "0"
+
+
+def _jfk_bodies() -> dict[str, tuple[str, bytes]]:
+    from tests.audio_tools import encode, wav_bytes
+
+    pcm = read_pcm("jfk.wav")
+    at_48k = np.interp(np.arange(len(pcm) * 3) / 3, np.arange(len(pcm)), pcm).astype(np.float32)[:, None]
+    at_8k = read_pcm_at("jfk.wav", 8000)
+    return {
+        "wav": ("audio/x-wav", wav_bytes(pcm)),
+        "mp3": ("audio/x-mpeg-3", encode(pcm[:, None], "mp3", "libmp3lame", 16000)),
+        "ogg-opus": ("audio/ogg;codecs=opus", encode(at_48k, "ogg", "libopus", 48000)),
+        "webm-opus": ("audio/webm;codecs=opus", encode(at_48k, "webm", "libopus", 48000)),
+        "pcm-16k": ("audio/x-pcm;bit=16;rate=16000", (pcm * 32767).astype("<i2").tobytes()),
+        "pcm-8k": ("audio/x-pcm;bit=16;rate=8000", (at_8k * 32767).astype("<i2").tobytes()),
+        "alaw-8k": ("audio/x-alaw;bit=13;rate=8000", encode(at_8k[:, None], "alaw", "pcm_alaw", 8000)),
+    }
+
+
+def read_pcm_at(name: str, rate: int) -> np.ndarray:
+    import av
+
+    with av.open(str(DATA / name)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = [o.to_ndarray()[0] for f in container.decode(audio=0) for o in resampler.resample(f)]
+        parts += [o.to_ndarray()[0] for o in resampler.resample(None)]
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+@pytest.mark.parametrize("name", list(_jfk_bodies()))
+def test_real_speech_in_every_content_type(real_server: RealServer, name: str, chunked: bool) -> None:
+    content_type, body = _jfk_bodies()[name]
+    content: bytes | Iterator[bytes] = (body[i : i + 4096] for i in range(0, len(body), 4096)) if chunked else body
+    query = real_server.url + f"/asr_xml?uuid={UUID}&key=k&topic=queries&lang=en-US"
+    r = httpx.post(query, content=content, headers={"content-type": content_type}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/xml; charset=utf-8"
+    variants = [v.text or "" for v in ET.fromstring(r.content).findall("variant")]
+    assert 1 <= len(variants) <= 5
+    assert "what your country can do for you" in variants[0].lower()
