@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.common import emit, machine_info, markdown_table, running_server
+from bench.common import machine_info, report, running_server
 from tests.audio_tools import ENGLISH, read_pcm, wav_bytes
 
 TARGET = 1.5
@@ -83,17 +83,7 @@ def main() -> None:
             verdict = "ok" if after <= TARGET else "over"
             rows.append([f"{seconds:g}", f"{after:.2f} ({verdict})", f"{whole:.2f}"])
     header = ["speech s", f"answer after the last byte, s (target <= {TARGET})", "one-shot decode of the same audio, s"]
-    text = "\n".join(
-        [
-            "### Chunked /asr_xml at real-time pace (2 workers x 1 thread)",
-            "",
-            machine_info(),
-            "",
-            markdown_table(header, rows),
-            "",
-        ]
-    )
-    emit(text, args.out)
+    report("Chunked /asr_xml at real-time pace (2 workers x 1 thread)", [machine_info()], header, rows, args.out)
 
 
 if __name__ == "__main__":

@@ -251,3 +251,10 @@ def emit(text: str, out: Path | None) -> None:
     if out is not None:
         with out.open("a", encoding="utf-8") as f:
             f.write(text + "\n")
+
+
+def report(
+    title: str, context: Sequence[str], header: Sequence[str], rows: Sequence[Sequence[str]], out: Path | None
+) -> None:
+    """One benchmark's markdown section: title, machine and context lines, the table; printed and saved."""
+    emit("\n".join([f"### {title}", "", *context, "", markdown_table(header, rows), ""]), out)

@@ -16,11 +16,10 @@ from bench.common import (
     SAMPLE_RATE,
     RawEngine,
     decode_wav,
-    emit,
     http_client,
     machine_info,
-    markdown_table,
     post_wav,
+    report,
     running_server,
 )
 from tests.audio_tools import long_clip, read_pcm, wav_bytes
@@ -83,18 +82,10 @@ def main() -> None:
                 notes.append(f"note: {label}: HTTP and direct transcripts differ")
 
     header = ["clip", "audio s", "direct s", "HTTP s", f"ratio of medians (target <= {TARGET})", "ratio of bests"]
-    text = "\n".join(
-        [
-            f"### HTTP overhead (1 worker x {THREADS} threads vs direct cpu_threads={THREADS})",
-            "",
-            machine_info() + f"; median of {runs} run(s) after {args.warmups} warm-up(s)",
-            "",
-            markdown_table(header, rows),
-            *notes,
-            "",
-        ]
+    context = [machine_info() + f"; median of {runs} run(s) after {args.warmups} warm-up(s)", *notes]
+    report(
+        f"HTTP overhead (1 worker x {THREADS} threads vs direct cpu_threads={THREADS})", context, header, rows, args.out
     )
-    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ from bench.common import (
     best_raw_throughput,
     cpu_cores,
     decode_wav,
-    emit,
     http_client,
     machine_info,
-    markdown_table,
     percentile,
     post_wav,
+    report,
     running_server,
 )
 from tests.audio_tools import read_pcm, wav_bytes
@@ -115,18 +114,14 @@ def main() -> None:
         "p95 s",
     ]
     cores = cpu_cores()
-    text = "\n".join(
-        [
-            f"### Throughput ({WORKERS} workers x {THREADS} thread, {args.clip}, {clip_s:.1f} s)",
-            "",
-            machine_info(),
-            f"Best raw faster-whisper on {cores} cores: {raw:.2f} audio s/s, {raw_label}",
-            "",
-            markdown_table(header, rows),
-            "",
-        ]
+    context = [machine_info(), f"Best raw faster-whisper on {cores} cores: {raw:.2f} audio s/s, {raw_label}"]
+    report(
+        f"Throughput ({WORKERS} workers x {THREADS} thread, {args.clip}, {clip_s:.1f} s)",
+        context,
+        header,
+        rows,
+        args.out,
     )
-    emit(text, args.out)
 
 
 if __name__ == "__main__":
