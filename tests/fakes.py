@@ -50,6 +50,8 @@ class FakeEngine:
             time.sleep(self.config.seconds_per_segment)
             end = min(duration, start + self.config.segment_seconds)
             text = self.config.text.format(index=index)
+            if request.phrases:
+                text += " hints: " + ", ".join(request.phrases)
             words = (
                 (Word(start, end, f"segment-{index}", 0.9),)
                 if request.word_timestamps or request.word_confidence

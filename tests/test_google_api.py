@@ -301,3 +301,32 @@ def test_mod9_uri_scheme_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setenv("ASR_REST_API_ALLOWED_URI_SCHEMES", "http, https")
     assert Settings().allowed_uri_schemes == ["http", "https"]
+
+
+async def test_hints_profanity_and_asr_model_reach_the_engine(make_fake_app: AppFactory) -> None:
+    async with running_app(make_fake_app(FakeEngineFactory(text="oh shit {index}"))) as client:
+        config = {
+            "profanityFilter": True,
+            "speechContexts": [{"phrases": ["Dashwood"], "boost": 10}],
+            "adaptation": {"phraseSets": [{"phrases": [{"value": "Norland", "boost": 5}]}]},
+        }
+        text = (await client.post("/v1/speech:recognize", json=body(config))).json()["results"][0]["alternatives"][0][
+            "transcript"
+        ]
+        assert text == "oh s*** 0 hints dashwood norland"
+        plain = (await client.post("/v1/speech:recognize", json=body())).json()["results"][0]["alternatives"][0][
+            "transcript"
+        ]
+        assert plain == "oh shit 0"
+        tiny = await client.post("/speech:recognize", json=body({"asrModel": "whisper-tiny.en"}))
+        assert tiny.status_code == 200
+        assert_google_error(await client.post("/speech:recognize", json=body({"asrModel": "nope"})), 404, "NOT_FOUND")
+
+
+async def test_unavailable_while_loading(make_fake_app: AppFactory) -> None:
+    app = make_fake_app(FakeEngineFactory(load_seconds=1.5))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/v1/speech:recognize", json=body())
+        assert_google_error(r, 503, "UNAVAILABLE", "loading")
+        assert r.headers["retry-after"]

@@ -166,3 +166,10 @@ async def test_list_pages_without_results(fake_client: httpx.AsyncClient) -> Non
 async def test_models(fake_client: httpx.AsyncClient) -> None:
     names = [m["name"] for m in (await fake_client.get(f"{URL}/models")).json()]
     assert names[0] == "stt-general" and "whisper-base" in names
+
+
+async def test_async_duration_limit(make_fake_app: AppFactory) -> None:
+    async with running_app(make_fake_app(prosa_max_audio_seconds=5)) as client:
+        body = (await client.post(URL, json=job(True))).json()
+        assert body["status"] == "failed" and body["result"]["code"] == "audio_too_long"
+        assert "longer than the limit of 5 seconds" in body["result"]["message"]
