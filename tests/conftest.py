@@ -158,6 +158,11 @@ class RealServer:
         children = [pid for task in tasks for pid in (task / "children").read_text().split()]
         return [int(pid) for pid in children if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
 
+    def kill(self) -> None:
+        """SIGKILL: no drain, no shutdown hooks, as a crash or an OOM kill."""
+        self.process.kill()
+        self.process.wait(10)
+
     def stop(self) -> None:
         self.process.terminate()
         try:

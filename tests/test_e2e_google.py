@@ -120,8 +120,7 @@ def test_operations_survive_a_sigkilled_server(tmp_path: Path, request: pytest.F
         names = start_jobs(first, 3)
         wait_running(first)
     finally:
-        first.process.kill()
-        first.process.wait(10)
+        first.kill()
     second = RealServer(tmp_path, **env)
     try:
         second.wait_ready()

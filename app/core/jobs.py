@@ -214,10 +214,6 @@ class JobRunner:
         progress = {"value": 0.0}
         work: asyncio.Task[Any] | None = None
         try:
-            if record.attempts > self.config.max_attempts:
-                message = f"the job was interrupted {record.attempts - 1} times (server restarts or crashes); giving up"
-                await self.store.update(record.id, lambda r: fail(r, Internal(message), retention))
-                return
 
             def on_segment(segment: Segment, done: float, total: float) -> None:
                 progress["value"] = min(99.0, 100.0 * done / total) if total else 0.0

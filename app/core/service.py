@@ -39,5 +39,11 @@ class SpeechService:
         """Admit a request now (Overloaded if the queue is full); the caller awaits `job.future`."""
         return self.pool.submit(self.prepare(request), on_segment)
 
+    def cancel(self, job: Job) -> None:
+        """Drop a submitted request that is no longer wanted (queued: skipped; decoding: aborted)."""
+        if not job.future.done():
+            job.future.cancel()
+        self.pool.cancel(job)
+
     async def transcribe(self, request: TranscriptionRequest, on_segment: OnSegment | None = None) -> Transcript:
         return await self.pool.transcribe(self.prepare(request), on_segment)

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 
 from app.core.engine import LanguageGuess
-from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
-from app.core.types import Alternative, Segment, Task, TranscriptionRequest, Word
+from app.core.types import Alternative, Segment, TranscriptionRequest, Word
 
 SAMPLE_RATE = 16_000
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -61,13 +60,7 @@ class WhisperEngine:
         spec = self.specs[request.model]
         model = self.models[spec.name]
         if not spec.multilingual:
-            if request.task is Task.TRANSLATE:
-                raise InvalidArgument(f"model {spec.name} is English-only and cannot translate", param="model")
-            if language not in (None, "en"):
-                raise InvalidArgument(
-                    f"model {spec.name} is English-only; language {language!r} is not supported", param="language"
-                )
-            language = "en"
+            language = "en"  # SpeechService.prepare has refused translation and other languages
         words = request.word_timestamps or request.word_confidence
         if request.alternatives > 1 and not words and len(pcm) <= WINDOW * SAMPLE_RATE:
             return self._nbest_window(model, pcm, request, language)
@@ -97,46 +90,22 @@ class WhisperEngine:
     ) -> tuple[LanguageGuess, Iterator[Segment]]:
         """Up to 30 s with no word times asked for: one encoder pass and one n-best beam search give
         the segment and its alternatives together (half the work of decoding, then re-ranking)."""
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
-
-        encoded = model.encode(pad_or_trim(model.feature_extractor(pcm)))
+        encoded = _encode(model, pcm)
         probability = 1.0
         if language is None:
             ranked = [(token[2:-2], p) for token, p in model.model.detect_language(encoded)[0]]
-            allowed = [
-                (code, p)
-                for code, p in ranked
-                if not request.language_candidates or code in request.language_candidates
-            ]
+            candidates = request.language_candidates
+            allowed = [(code, p) for code, p in ranked if not candidates or code in candidates]
             language, probability = (allowed or ranked)[0]
-        tokenizer = Tokenizer(
-            model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language
-        )
+        tokenizer = _tokenizer(model, request, language)
         previous = tokenizer.encode(" " + request.prompt.strip()) if request.prompt else []
-        prompt = model.get_prompt(
-            tokenizer, previous, without_timestamps=True, hotwords=" ".join(request.phrases) or None
-        )
-        n = request.alternatives
-        result = model.model.generate(
-            encoded,
-            [prompt],
-            beam_size=max(n, request.beam_size or self.config.beam_size),
-            num_hypotheses=n,
-            return_scores=True,
-            return_no_speech_prob=True,
-            max_length=224,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        )[0]
+        hotwords = " ".join(request.phrases) or None
+        prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords)
+        result = self._search(model, encoded, tokenizer, request, prompt)
         guess = LanguageGuess(language, float(probability))
         if result.no_speech_prob > 0.5 and not self._has_speech(pcm):
             return guess, iter(())
-        hypotheses: list[Alternative] = []
-        for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-            text = tokenizer.decode(ids).strip()
-            if text and all(text != h.text for h in hypotheses):
-                hypotheses.append(Alternative(text, min(1.0, math.exp(score))))
+        hypotheses = _distinct(tokenizer, result, [])
         if not hypotheses:
             return guess, iter(())
         segment = Segment(
@@ -180,29 +149,30 @@ class WhisperEngine:
         self, model: Any, pcm: np.ndarray, s: Any, request: TranscriptionRequest, language: str, confidence: float
     ) -> tuple[Alternative, ...]:
         """N-best for one segment: CTranslate2's num_hypotheses on the segment's own window."""
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-
         piece = pcm[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)]
-        features = pad_or_trim(model.feature_extractor(piece))
-        tokenizer = Tokenizer(
-            model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language
+        tokenizer = _tokenizer(model, request, language)
+        result = self._search(
+            model, _encode(model, piece), tokenizer, request, [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         )
+        return _distinct(tokenizer, result, [Alternative(s.text.strip(), confidence)])[: request.alternatives]
+
+    def _search(
+        self, model: Any, encoded: Any, tokenizer: Any, request: TranscriptionRequest, prompt: list[int]
+    ) -> Any:
+        """One beam search returning the request's number of scored hypotheses."""
+        from faster_whisper.transcribe import get_suppressed_tokens
+
         n = request.alternatives
-        result = model.model.generate(
-            model.encode(features),
-            [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
+        return model.model.generate(
+            encoded,
+            [prompt],
             beam_size=max(n, request.beam_size or self.config.beam_size),
             num_hypotheses=n,
             return_scores=True,
+            return_no_speech_prob=True,
             max_length=224,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
         )[0]
-        found = [Alternative(s.text.strip(), confidence)]
-        for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-            text = tokenizer.decode(ids).strip()
-            if text and all(text != a.text for a in found):
-                found.append(Alternative(text, min(1.0, math.exp(score))))
-        return tuple(found[:n])
 
     @classmethod
     def _without_hallucinations(cls, segments: Any, pcm: np.ndarray) -> Iterator[Any]:
@@ -232,3 +202,24 @@ class WhisperEngine:
         _, _, probabilities = model.detect_language(audio=pcm)
         allowed = [(p, lang) for lang, p in probabilities if lang in candidates]
         return max(allowed)[1] if allowed else candidates[0]
+
+
+def _encode(model: Any, pcm: np.ndarray) -> Any:
+    from faster_whisper.audio import pad_or_trim
+
+    return model.encode(pad_or_trim(model.feature_extractor(pcm)))
+
+
+def _tokenizer(model: Any, request: TranscriptionRequest, language: str) -> Any:
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
+
+
+def _distinct(tokenizer: Any, result: Any, found: list[Alternative]) -> tuple[Alternative, ...]:
+    """`found` followed by the beam's hypotheses it does not already hold, best first."""
+    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+        text = tokenizer.decode(ids).strip()
+        if text and all(text != a.text for a in found):
+            found.append(Alternative(text, min(1.0, math.exp(score))))
+    return tuple(found)

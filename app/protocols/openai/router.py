@@ -103,7 +103,6 @@ def _stream(service: SpeechService, core: TranscriptionRequest) -> EventSourceRe
             yield {"data": "[DONE]"}
         finally:
             if not job.future.done():
-                job.future.cancel()
-                service.pool.cancel(job)
+                service.cancel(job)
 
     return EventSourceResponse(events(), ping=15)
