@@ -24,9 +24,11 @@ from app.core.jobs import JobRunner, JobStore, RunnerConfig
 from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.models import ModelRegistry, build_registry
-from app.core.pool import DecoderPool, PoolConfig
+from app.core.pool import DecoderPool, LaneConfig, PoolConfig
 from app.core.service import SpeechService
+from app.core.types import Lane
 from app.core.whisper import WhisperConfig
+from app.core.windows import WindowConfig
 from app.metrics import Metrics
 from app.protocols import nim
 from app.protocols.google import router as google
@@ -128,9 +130,8 @@ async def _start(
                 models=tuple(registry.specs.values()),
                 compute_type=settings.compute_type,
                 threads=settings.threads_per_worker,
+                wide_threads=settings.wide_threads if settings.workers > 1 else 0,
                 beam_size=settings.beam_size,
-                batched_min_seconds=settings.batched_min_seconds,
-                batch_size=settings.batch_size,
             )
         # Decoded PCM of workers killed mid-request is left behind; nothing else lives there.
         await asyncio.to_thread(_clear_stale_audio, settings.tmp_dir)
@@ -200,7 +201,21 @@ def pool_config(settings: Settings) -> PoolConfig:
         retry_after=settings.retry_after_seconds,
         job_retries=settings.job_retries,
         worker_max_jobs=settings.worker_max_jobs,
-        pipeline=PipelineConfig(limits=limits, tmp_dir=settings.tmp_dir, block_seconds=settings.block_seconds),
+        pipeline=PipelineConfig(
+            limits=limits,
+            tmp_dir=settings.tmp_dir,
+            block_seconds=settings.block_seconds,
+            windows=WindowConfig(max_seconds=settings.window_max_seconds),
+        ),
+        lanes={
+            Lane.LIVE: LaneConfig(settings.live_queue_size, settings.live_deadline_seconds),
+            Lane.INTERACTIVE: LaneConfig(settings.queue_size, settings.interactive_deadline_seconds),
+            Lane.BACKGROUND: LaneConfig(settings.background_queue_size, settings.background_deadline_seconds),
+        },
+        window_deadline=settings.window_deadline_seconds,
+        plan_deadline=settings.plan_deadline_seconds,
+        batch_size=settings.batch_size,
+        wide=settings.workers > 1 and settings.wide_threads > settings.threads_per_worker,
     )
 
 

@@ -14,7 +14,7 @@ from prometheus_client import (
 )
 
 from app.core.pool import DecoderPool
-from app.core.types import Transcript
+from app.core.types import Lane, Transcript
 
 # Geometric buckets (x2) from 50 ms to about 27 minutes.
 SECONDS_BUCKETS = tuple(0.05 * 2**i for i in range(16))
@@ -40,7 +40,7 @@ class Metrics:
             buckets=SECONDS_BUCKETS,
             registry=r,
         )
-        self.running = Gauge("num_requests_running", "Requests being decoded now.", registry=r)
+        self.running = Gauge("num_requests_running", "Decoders busy now.", registry=r)
         self.waiting = Gauge("num_requests_waiting", "Requests waiting for a decoder.", registry=r)
         self.capacity = Gauge("num_request_max", "Requests that can be decoding or waiting at once.", registry=r)
         self.queue_depth = Gauge("asr_queue_depth", "Requests waiting in the admission queue.", registry=r)
@@ -68,6 +68,13 @@ class Metrics:
         self.cancelled_total = Counter(
             "asr_cancelled_requests", "Requests cancelled because the client left.", ["stage"], registry=r
         )
+        self.assignments = Counter(
+            "asr_assignments",
+            "Work handed to decoders: plans and windows, by lane (wide: on every core).",
+            ["lane", "kind", "wide"],
+            registry=r,
+        )
+        self.windows = Counter("asr_windows", "Windows of audio handed to decoders, by lane.", ["lane"], registry=r)
         self.worker_exits = Counter(
             "asr_worker_exits", "Decoder processes that exited and were replaced.", ["reason"], registry=r
         )
@@ -89,6 +96,11 @@ class Metrics:
 
     def worker_exited(self, reason: str) -> None:
         self.worker_exits.labels(reason).inc()
+
+    def assigned(self, lane: Lane, kind: str, windows: int, wide: bool) -> None:
+        self.assignments.labels(lane.name.lower(), kind, str(wide).lower()).inc()
+        if windows:
+            self.windows.labels(lane.name.lower()).inc(windows)
 
     def finished(self, transcript: Transcript, waited: float) -> None:
         model = transcript.model

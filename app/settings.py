@@ -15,6 +15,11 @@ def _default_cache_dir() -> Path:
     return Path(base) / "asr-server"
 
 
+def _cpus() -> int:
+    """CPUs this process may use (cgroup-pinned affinity included)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -31,18 +36,18 @@ class Settings(BaseSettings):
     log_level: str = "info"
     """Python logging level name."""
 
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    workers: int = Field(default_factory=lambda: _cpus(), ge=1)
     """Decoder worker processes; each loads every enabled model once."""
     threads_per_worker: int = Field(default=1, ge=1)
     """CTranslate2 threads inside one worker (2 workers x 1 thread beat 1 x 2 on 2 cores)."""
     queue_size: int = Field(default=16, ge=0)
-    """Requests that may wait for a free worker; past it new ones fail fast with 503."""
+    """Synchronous requests admitted beyond one per worker; past it new ones fail fast with 503."""
     retry_after_seconds: int = Field(default=2, ge=1, le=60)
     """Retry-After sent with 503 when the queue is full (the OpenAI SDK honours 1-60 s)."""
     worker_max_jobs: int = Field(default=1000, ge=0)
     """A worker is replaced after this many jobs to bound leaks (0: never)."""
     job_retries: int = Field(default=1, ge=0)
-    """Times a job whose worker crashed is tried again before it fails."""
+    """Times a window (or plan) whose worker crashed or hung is tried again before its request fails."""
 
     default_model: str = "whisper-base"
     """Model used when a request names `default`, `whisper-1` or no model."""
@@ -58,12 +63,28 @@ class Settings(BaseSettings):
     """CTranslate2 compute type on the CPU: int8 (default), int8_float32 or float32."""
     beam_size: int = Field(default=5, ge=1, le=20)
     """Beam width when the request does not choose one."""
-    batched_min_seconds: float = Field(default=60.0, ge=0)
-    """Audio at least this long uses the batched VAD pipeline (2x faster on long files)."""
-    batch_size: int = Field(default=8, ge=1, le=64)
-    """Windows decoded together by the batched pipeline."""
+    batch_size: int = Field(default=1, ge=1, le=64)
+    """Compatible windows a worker decodes in one CTranslate2 call (1: no batching; see docs/performance.md)."""
     block_seconds: float = Field(default=300.0, ge=30)
-    """Long audio is transcribed in blocks of about this length, cut at a quiet point."""
+    """Long audio is searched for speech block by block of about this length (bounded memory)."""
+    window_max_seconds: float = Field(default=30.0, ge=5, le=30)
+    """Longest window of audio decoded as one unit of work, cut at speech pauses (Whisper sees 30 s)."""
+    wide_threads: int = Field(default_factory=lambda: _cpus(), ge=0)
+    """Threads for a lone window while every other worker idles (a second model copy per worker; 0: off)."""
+    live_queue_size: int = Field(default=32, ge=0)
+    """Live-stream windows admitted beyond one per worker; past it new ones fail fast."""
+    background_queue_size: int = Field(default=16, ge=0)
+    """Durable jobs admitted to the pool beyond one per worker."""
+    live_deadline_seconds: float = Field(default=120.0, ge=0)
+    """Deadline of one live-stream window from admission to result (0: none)."""
+    interactive_deadline_seconds: float = Field(default=1800.0, ge=0)
+    """Deadline of a synchronous request from admission to result (0: none); then DeadlineExceeded."""
+    background_deadline_seconds: float = Field(default=21600.0, ge=0)
+    """Deadline of one run of a durable job in the pool (0: none)."""
+    window_deadline_seconds: float = Field(default=120.0, gt=0)
+    """A worker still on one window after this long is hung: it is killed and replaced."""
+    plan_deadline_seconds: float = Field(default=600.0, gt=0)
+    """The same for decoding a request's file and cutting its windows."""
 
     max_upload_bytes: int = Field(default=26_214_400, ge=1)
     """Largest OpenAI upload (whole multipart body), counted while reading; 413 past it."""

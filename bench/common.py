@@ -1,5 +1,5 @@
 """Benchmark helpers: the real server in a subprocess, timed HTTP posts, and raw faster-whisper
-with the server's exact decoding settings (plain below 60 s, batched pipeline from 60 s)."""
+(plain sequential decoding with the server's beam and temperatures) as the baseline."""
 
 from __future__ import annotations
 
@@ -36,21 +36,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(workers: int, threads: int, *, queue_size: int = 64, timeout: float = 300) -> Iterator[str]:
-    """`python -m app` on a free port with only whisper-base loaded; yields its base URL."""
+def running_server(
+    workers: int, threads: int, *, queue_size: int = 64, timeout: float = 300, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`python -m app` on a free port with only whisper-base loaded (plus `env`); yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="asr-bench-") as tmp:
         port = free_port()
-        env = os.environ | {
-            "ASR_HOST": "127.0.0.1",
-            "ASR_PORT": str(port),
-            "ASR_WORKERS": str(workers),
-            "ASR_THREADS_PER_WORKER": str(threads),
-            "ASR_QUEUE_SIZE": str(queue_size),
-            "ASR_DATA_DIR": str(Path(tmp) / "data"),
-            "ASR_MODELS": MODEL,
-            "ASR_DEFAULT_MODEL": MODEL,
-            "ASR_API_KEYS": "",
-        }
+        env = (
+            os.environ
+            | {
+                "ASR_HOST": "127.0.0.1",
+                "ASR_PORT": str(port),
+                "ASR_WORKERS": str(workers),
+                "ASR_THREADS_PER_WORKER": str(threads),
+                "ASR_QUEUE_SIZE": str(queue_size),
+                "ASR_DATA_DIR": str(Path(tmp) / "data"),
+                "ASR_MODELS": MODEL,
+                "ASR_DEFAULT_MODEL": MODEL,
+                "ASR_API_KEYS": "",
+            }
+            | (env or {})
+        )
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log:
             cmd = [sys.executable, "-m", "app"]
@@ -109,45 +115,24 @@ def decode_wav(wav: bytes) -> np.ndarray:
 
 
 class RawEngine:
-    """whisper-base loaded once, decoding with exactly the server's options."""
+    """whisper-base loaded once, decoding as every peer server does: faster-whisper's plain
+    sequential transcribe over the whole audio, with the server's beam size and temperatures."""
 
     def __init__(self, threads: int) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
-
         from app.core.models import build_registry
-        from app.core.whisper import FALLBACK_TEMPERATURES
+        from app.core.whisper import WhisperConfig
         from app.settings import Settings
 
         self.settings = Settings()
-        path = build_registry([MODEL], {}, MODEL, self.settings.cache_dir).specs[MODEL].path
-        self.model = WhisperModel(
-            str(path),
-            device="cpu",
-            compute_type=self.settings.compute_type,
-            cpu_threads=threads,
-            local_files_only=True,
-        )
-        self.batched = BatchedInferencePipeline(self.model)
-        self.temperatures = FALLBACK_TEMPERATURES
+        registry = build_registry([MODEL], {}, MODEL, self.settings.cache_dir)
+        engine = WhisperConfig(models=tuple(registry.specs.values()), threads=threads)()
+        self.model = engine.models[MODEL]
+        self.options = engine._options(_plain_request(), None)
 
     def transcribe(self, pcm: np.ndarray) -> str:
         """Decode fully (the segment generator is consumed) and return the text."""
-        options: dict[str, Any] = {
-            "language": None,
-            "task": "transcribe",
-            "beam_size": self.settings.beam_size,
-            "word_timestamps": False,
-            "initial_prompt": None,
-            "hotwords": None,
-            "temperature": self.temperatures,
-        }
-        if len(pcm) >= self.settings.batched_min_seconds * SAMPLE_RATE:
-            segments, _ = self.batched.transcribe(
-                pcm, batch_size=self.settings.batch_size, without_timestamps=False, **options
-            )
-        else:
-            segments, _ = self.model.transcribe(pcm, **options)
+        segments, _ = self.model.transcribe(pcm, **self.options)
         return " ".join(s.text.strip() for s in segments)
 
     def timed(self, pcm: np.ndarray) -> tuple[float, str]:
@@ -156,11 +141,16 @@ class RawEngine:
         return time.perf_counter() - started, text
 
 
+def _plain_request() -> Any:
+    from app.core.types import AudioInput, TranscriptionRequest
+
+    return TranscriptionRequest(audio=AudioInput(data=b""), model=MODEL)
+
+
 def _raw_worker(threads: int, pcm: np.ndarray, repeats: int, barrier: Any, results: Any) -> None:
     try:
         engine = RawEngine(threads)
-        # Warm up on the same decoding path (plain or batched) so first-call costs stay untimed.
-        engine.transcribe(pcm[: int(engine.settings.batched_min_seconds * SAMPLE_RATE)])
+        engine.transcribe(pcm[: 30 * SAMPLE_RATE])  # warm-up: first-call costs stay untimed
     except BaseException:
         barrier.abort()  # the parent fails at once instead of waiting out the barrier
         raise

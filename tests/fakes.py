@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.engine import LanguageGuess
+from app.core.engine import BatchItem, LanguageGuess
 from app.core.types import Alternative, Segment, TranscriptionRequest, Word
 
 CRASH_PROMPT = "crash-the-worker"
+HANG_PROMPT = "hang-the-worker"
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,28 @@ class FakeEngine:
     def __init__(self, config: FakeEngineFactory) -> None:
         self.config = config
 
+    def speech(self, pcm: np.ndarray) -> list[tuple[int, int]]:
+        return [(0, len(pcm))] if len(pcm) else []
+
+    def detect_language(self, pcm: np.ndarray, request: TranscriptionRequest) -> LanguageGuess:
+        return LanguageGuess(request.language_candidates[0] if request.language_candidates else "en", 0.99)
+
     def transcribe(
-        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
+        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None, *, wide: bool = False
     ) -> tuple[LanguageGuess, Iterator[Segment]]:
         if request.prompt == CRASH_PROMPT:
             os.kill(os.getpid(), signal.SIGKILL)
-        return LanguageGuess(language or "en", 0.99), self._segments(len(pcm) / 16000, request)
+        if request.prompt == HANG_PROMPT:
+            time.sleep(3600)
+        guess = LanguageGuess(language or self.detect_language(pcm, request).language, 0.99)
+        return guess, self._segments(len(pcm) / 16000, request)
+
+    def transcribe_batch(self, items: Sequence[BatchItem]) -> list[tuple[LanguageGuess, list[Segment]]]:
+        out = []
+        for item in items:
+            guess, segments = self.transcribe(item.pcm, item.request, item.language)
+            out.append((guess, list(segments)))
+        return out
 
     def _segments(self, duration: float, request: TranscriptionRequest) -> Iterator[Segment]:
         start, index = 0.0, 0
@@ -58,7 +75,9 @@ class FakeEngine:
                 else ()
             )
             alternatives = (
-                tuple(Alternative(f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives))
+                tuple(
+                    Alternative(text if i == 0 else f"{text} v{i}", 0.9 - i / 10) for i in range(request.alternatives)
+                )
                 if request.alternatives > 1
                 else ()
             )

@@ -89,9 +89,10 @@ def test_translation_returns_english(real_server: RealServer) -> None:
 
 
 def test_sse_stream_of_a_long_clip(real_server: RealServer) -> None:
+    """Deltas arrive window by window while the rest of the file is still decoding."""
     pcm, _ = long_clip()
-    body = wav_bytes(pcm[: 70 * 16000])
-    deltas, done = [], []
+    body = wav_bytes(pcm[: 100 * 16000])
+    deltas, done, busy_at_first = [], [], []
     files = {"file": ("a.wav", body, "audio/wav")}
     data = {"model": "whisper-1", "stream": "true"}
     with httpx.stream("POST", real_server.url + "/v1/audio/transcriptions", files=files, data=data, timeout=600) as r:
@@ -99,7 +100,10 @@ def test_sse_stream_of_a_long_clip(real_server: RealServer) -> None:
             if line.startswith("data: ") and line != "data: [DONE]":
                 event = json.loads(line[6:])
                 (deltas if event["type"] == "transcript.text.delta" else done).append(event)
+                if len(deltas) == 1 and not busy_at_first:
+                    busy_at_first.append(metric(real_server, "asr_in_flight_requests"))
     assert len(deltas) > 3 and len(done) == 1
+    assert busy_at_first[0] >= 1  # the first delta came while later windows were still decoding
     assert "".join(d["delta"] for d in deltas) == done[0]["text"]
     assert "fellow americans" in done[0]["text"].lower()
 

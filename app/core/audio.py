@@ -99,8 +99,11 @@ def _open(audio: AudioInput) -> av.container.InputContainer:
         raise UnsupportedMedia(UNDECODABLE, param="file") from exc
 
 
-def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_dir: Path) -> DecodedAudio:
-    """Decode and resample to 16 kHz float32; mono mix unless `keep_channels`."""
+def decode(
+    audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_dir: Path, spool: Path | None = None
+) -> DecodedAudio:
+    """Decode and resample to 16 kHz float32; mono mix unless `keep_channels`. `spool` names the PCM
+    file (so its owner can remove it whatever happens to this process); else a fresh temp file."""
     with _open(audio) as container:
         if not container.streams.audio:
             raise UnsupportedMedia("The file has no audio stream.", param="file")
@@ -114,7 +117,10 @@ def decode(audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_
             )
         out_channels = channels if keep_channels else 1
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="pcm-", suffix=".f32")
+        if spool is None:
+            fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="pcm-", suffix=".f32")
+        else:
+            fd, name = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(spool)
         try:
             with os.fdopen(fd, "wb") as sink:
                 _pump(container, stream, out_channels, limits, sink)

@@ -16,7 +16,7 @@ import numpy as np
 from app.core.audio import SAMPLE_RATE
 from app.core.errors import AudioTooLong, Overloaded
 from app.core.service import SpeechService
-from app.core.types import AudioInput, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
+from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
 
 FRAME = SAMPLE_RATE // 20  # 50 ms energy frames
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
@@ -102,7 +102,7 @@ class IncrementalTranscriber:
         delay = 0.05
         while True:
             try:
-                return await self.service.transcribe(request)
+                return await self.service.transcribe(request, lane=Lane.LIVE)
             except Overloaded:
                 # A streamed window must not be lost: wait for a place in the queue.
                 await asyncio.sleep(delay)

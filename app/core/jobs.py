@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from app.core.codec import request_from_dict, transcript_to_dict
 from app.core.errors import Cancelled, Internal, Overloaded, SttError, kinds
 from app.core.service import SpeechService
-from app.core.types import AudioInput, Segment
+from app.core.types import AudioInput, Lane, Segment
 
 log = logging.getLogger("asr.jobs")
 
@@ -220,7 +220,7 @@ class JobRunner:
 
             async with self.load_audio(record, self.store) as audio:
                 request = request_from_dict(record.request, audio)
-                work = asyncio.ensure_future(self.service.transcribe(request, on_segment))
+                work = asyncio.ensure_future(self.service.transcribe(request, on_segment, lane=Lane.BACKGROUND))
                 while not work.done():
                     await asyncio.wait({work}, timeout=self.config.lease_seconds / 3)
                     if not work.done() and not await self._renew(record, progress["value"]):

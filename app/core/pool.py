@@ -1,22 +1,21 @@
-"""The decoder pool: worker processes behind a bounded admission queue.
+"""The decoder pool: worker processes fed window by window by the scheduler.
 
-One owner (the event loop) holds the queue and the worker table; a reader thread per worker turns
-its pipe into loop callbacks, so nothing here blocks the loop. A request whose awaiting task is
-cancelled (client gone) is dropped if still queued and aborted between segments if decoding.
-A worker that dies is replaced and its job tried again up to `job_retries` times.
-
-Jobs are dispatched one per idle worker today; the dispatcher is the single place where several
-queued requests for the same model could be handed to one worker as a batch.
+One owner (the event loop) holds the jobs, the scheduler and the worker table; a reader thread per
+worker turns its pipe into loop callbacks, so nothing here blocks the loop. Each worker runs one
+assignment at a time: a job's plan, or a window (several compatible ones with `batch_size` > 1).
+Every assignment has a deadline: a worker past it is killed and replaced, and its work tried once
+more elsewhere (as when a worker crashes). Every job has its lane's deadline. A cancelled job's
+waiting windows are dropped and its running one aborted between segments.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,15 +23,27 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
 from typing import Any, Protocol
 
 from app.core.engine import EngineFactory, PipelineConfig
-from app.core.errors import Internal, Overloaded, Unavailable, from_wire
-from app.core.types import Segment, Transcript, TranscriptionRequest
+from app.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded, SttError, Unavailable, from_wire
+from app.core.pipeline import Plan, WindowResult, merge, window_work
+from app.core.scheduler import PLAN, Item, Job, OnSegment, Scheduler
+from app.core.types import Lane, Transcript, TranscriptionRequest
+from app.core.windows import Window
 from app.core.worker import worker_main
 
 log = logging.getLogger("asr.pool")
-OnSegment = Callable[[Segment, float, float], None]
+__all__ = ["DecoderPool", "Job", "LaneConfig", "OnSegment", "PoolConfig"]
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    queue_size: int
+    """Jobs admitted beyond one per worker; past it new ones fail fast (Overloaded)."""
+    deadline: float
+    """Seconds from admission to result; 0: none."""
 
 
 @dataclass(frozen=True)
@@ -43,29 +54,40 @@ class PoolConfig:
     job_retries: int
     worker_max_jobs: int
     pipeline: PipelineConfig
+    lanes: dict[Lane, LaneConfig] = field(default_factory=dict)
+    """Per-lane bounds; a lane not named here gets `queue_size` and no deadline."""
+    window_deadline: float = 120.0
+    plan_deadline: float = 600.0
+    batch_size: int = 1
+    wide: bool = False
+    """Lend idle workers' cores to a lone window (the engine holds a copy with more threads)."""
+
+    def lane(self, lane: Lane) -> LaneConfig:
+        return self.lanes.get(lane, LaneConfig(self.queue_size, 0.0))
 
 
 class PoolObserver(Protocol):
     def cancelled(self, stage: str) -> None: ...
     def worker_exited(self, reason: str) -> None: ...
     def finished(self, transcript: Transcript, waited: float) -> None: ...
+    def assigned(self, lane: Lane, kind: str, windows: int, wide: bool) -> None: ...
 
 
 class NullObserver:
     def cancelled(self, stage: str) -> None: ...
     def worker_exited(self, reason: str) -> None: ...
     def finished(self, transcript: Transcript, waited: float) -> None: ...
+    def assigned(self, lane: Lane, kind: str, windows: int, wide: bool) -> None: ...
 
 
 @dataclass(eq=False)
-class Job:
+class Assignment:
     id: int
-    request: TranscriptionRequest
-    future: asyncio.Future[Transcript]
-    on_segment: OnSegment | None
-    enqueued: float = field(default_factory=time.monotonic)
-    started: float = 0.0
-    attempts: int = 0
+    kind: str
+    items: list[tuple[Job, Item]]
+    wide: bool
+    timer: asyncio.TimerHandle | None = None
+    timed_out: bool = False
 
 
 @dataclass(eq=False)
@@ -74,10 +96,16 @@ class Worker:
     process: BaseProcess
     conn: Connection
     abort: Synchronized  # type: ignore[type-arg]
+    lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
-    job: Job | None = None
+    assignment: Assignment | None = None
+    lent_to: Worker | None = None
     served: int = 0
     load_error: str | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.ready and self.assignment is None and self.lent_to is None
 
 
 class DecoderPool:
@@ -86,9 +114,11 @@ class DecoderPool:
         self.config = config
         self.observer = observer or NullObserver()
         self._ctx = mp.get_context("spawn")
-        self._queue: collections.deque[Job] = collections.deque()
+        self._scheduler = Scheduler()
+        self._jobs: dict[int, Job] = {}
         self._workers: dict[int, Worker] = {}
         self._ids = itertools.count(1)
+        self._assignments = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._all_ready = asyncio.Event()
@@ -97,11 +127,15 @@ class DecoderPool:
     # -- state the probes and metrics read ------------------------------------------------
     @property
     def ready(self) -> bool:
-        return not self._stopping and self.load_error is None and any(w.ready for w in self._workers.values())
+        """Some worker can take work: loaded, and not past an assignment's deadline."""
+        if self._stopping or self.load_error is not None:
+            return False
+        return any(w.ready and not (w.assignment and w.assignment.timed_out) for w in self._workers.values())
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        """Jobs admitted whose work has not started yet."""
+        return sum(1 for job in self._jobs.values() if not job.started)
 
     @property
     def workers_ready(self) -> int:
@@ -109,11 +143,14 @@ class DecoderPool:
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for w in self._workers.values() if w.job is not None)
+        return sum(1 for w in self._workers.values() if w.assignment is not None)
 
     @property
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
+
+    def lane_jobs(self, lane: Lane) -> int:
+        return sum(1 for job in self._jobs.values() if job.lane is lane)
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self, wait: bool = True) -> None:
@@ -129,16 +166,18 @@ class DecoderPool:
             raise Unavailable(f"decoder workers failed to load: {self.load_error}")
 
     async def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers; every job not finished by then fails (nobody waits forever)."""
         self._stopping = True
-        for job in self._queue:
-            if not job.future.done():
-                job.future.set_exception(Unavailable("the server is shutting down"))
-        self._queue.clear()
+        for job in list(self._jobs.values()):
+            if not job.started:
+                self._fail(job, Unavailable("the server is shutting down"))
         workers = list(self._workers.values())
         for w in workers:
             with contextlib.suppress(OSError):
-                w.conn.send(None)
+                await asyncio.to_thread(self._write, w, None)
         await asyncio.gather(*(asyncio.to_thread(self._join, w, timeout) for w in workers))
+        for job in list(self._jobs.values()):
+            self._fail(job, Unavailable("the server is shutting down"))
 
     @staticmethod
     def _join(worker: Worker, timeout: float) -> None:
@@ -177,65 +216,114 @@ class DecoderPool:
             pass
 
     # -- admission ---------------------------------------------------------------------------
-    async def transcribe(self, request: TranscriptionRequest, on_segment: OnSegment | None = None) -> Transcript:
-        job = self.submit(request, on_segment)
+    async def transcribe(
+        self, request: TranscriptionRequest, on_segment: OnSegment | None = None, *, lane: Lane = Lane.INTERACTIVE
+    ) -> Transcript:
+        job = self.submit(request, on_segment, lane=lane)
         try:
-            return await job.future
+            return await asyncio.shield(job.future)
         except asyncio.CancelledError:
             self.cancel(job)
             raise
 
-    def submit(self, request: TranscriptionRequest, on_segment: OnSegment | None = None) -> Job:
+    def submit(
+        self, request: TranscriptionRequest, on_segment: OnSegment | None = None, *, lane: Lane = Lane.INTERACTIVE
+    ) -> Job:
         if self._loop is None or self._stopping or self.load_error:
             raise Unavailable("the decoder pool is not running", retry_after=self.config.retry_after)
-        idle = any(w.ready and w.job is None for w in self._workers.values())
-        if not idle and len(self._queue) >= self.config.queue_size:
+        bounds = self.config.lane(lane)
+        admitted = self.lane_jobs(lane)
+        if admitted >= self.config.workers + bounds.queue_size:
             raise Overloaded(
-                f"all {self.config.workers} decoders are busy and {len(self._queue)} requests are waiting",
+                f"all {self.config.workers} decoders are busy and {admitted} {lane.name.lower()} requests are admitted",
                 retry_after=self.config.retry_after,
             )
-        job = Job(next(self._ids), request, self._loop.create_future(), on_segment)
-        self._queue.append(job)
+        job_id = next(self._ids)
+        spool = self.config.pipeline.tmp_dir / f"pcm-{os.getpid()}-{job_id}.f32"
+        job = Job(job_id, request, lane, self._loop.create_future(), on_segment, str(spool))
+        if bounds.deadline > 0:
+            job.deadline = job.enqueued + bounds.deadline
+            self._loop.call_at(self._loop.time() + bounds.deadline, self._expire, job)
+        self._jobs[job.id] = job
+        self._scheduler.add(job)
         self._dispatch()
         return job
 
     def cancel(self, job: Job) -> None:
-        if job in self._queue:
-            self._queue.remove(job)
-            self.observer.cancelled("queued")
+        if job.id not in self._jobs:
             return
-        for w in self._workers.values():
-            if w.job is job:
-                w.abort.value = job.id
-                self.observer.cancelled("decoding")
-                return
+        self.observer.cancelled("decoding" if job.started else "queued")
+        self._fail(job, Cancelled("the request was cancelled"))
 
-    # -- dispatch and replies ------------------------------------------------------------------
+    def _expire(self, job: Job) -> None:
+        if not job.done:
+            seconds = self.config.lane(job.lane).deadline
+            self._fail(job, DeadlineExceeded(f"the request took longer than its {seconds:g} s deadline"))
+
+    # -- dispatch ------------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        for w in self._workers.values():
-            if not self._queue:
-                return
-            if not w.ready or w.job is not None:
+        for worker in list(self._workers.values()):
+            if not worker.idle:
                 continue
-            job = self._queue.popleft()
-            while job.future.done():
-                if not self._queue:
-                    return
-                job = self._queue.popleft()
-            w.job = job
-            job.started = time.monotonic()
-            job.attempts += 1
-            assert self._loop is not None
-            self._loop.create_task(self._send(w, ("job", job.id, job.request)))
+            picked = self._scheduler.next()
+            if picked is None:
+                return
+            job, item = picked
+            job.started = job.started or time.monotonic()
+            items: list[tuple[Job, Item]] = [(job, item)]
+            if isinstance(item, Window) and self.config.batch_size > 1:
+                items += self._scheduler.more_like(job.lane, self._batchable(job, item), self.config.batch_size - 1)
+            self._assign(worker, items)
+
+    def _batchable(self, job: Job, window: Window) -> Callable[[Job, Window], bool]:
+        signature = self._work(job, window).signature
+        return lambda j, w: j.plan is not None and self._work(j, w).signature == signature
+
+    def _assign(self, worker: Worker, items: list[tuple[Job, Item]]) -> None:
+        assert self._loop is not None
+        wide = self.config.wide and len(items) == 1 and self._lend(worker)
+        job, item = items[0]
+        assignment = Assignment(next(self._assignments), PLAN if item == PLAN else "decode", items, wide)
+        if assignment.kind == PLAN:
+            message: Any = (PLAN, assignment.id, (job.id, job.request, True, job.spool), wide)
+            deadline = self.config.plan_deadline
+        else:
+            works = [self._work(j, w) for j, w in items]  # type: ignore[arg-type]
+            message = ("decode", assignment.id, works, wide)
+            deadline = self.config.window_deadline * len(items)
+        worker.assignment = assignment
+        worker.abort.value = 0
+        self.observer.assigned(job.lane, assignment.kind, 0 if assignment.kind == PLAN else len(items), wide)
+        assignment.timer = self._loop.call_later(deadline, self._overrun, worker, assignment)
+        self._loop.create_task(self._send(worker, message))
+
+    def _lend(self, worker: Worker) -> bool:
+        """Give `worker` every core when nothing else waits and every other worker idles."""
+        others = [w for w in self._workers.values() if w is not worker]
+        if self._scheduler.waiting() or not others or not all(w.idle for w in others):
+            return False
+        for other in others:
+            other.lent_to = worker
+        return True
 
     @staticmethod
-    async def _send(worker: Worker, message: Any) -> None:
+    def _work(job: Job, window: Window) -> Any:
+        assert job.plan is not None
+        return window_work(job.id, job.plan, job.request, window)
+
+    async def _send(self, worker: Worker, message: Any) -> None:
         try:
-            # Audio can be megabytes: pickling and writing it happens off the loop.
-            await asyncio.to_thread(worker.conn.send, message)
+            # Messages are written off the loop; one lock per pipe keeps frames whole.
+            await asyncio.to_thread(self._write, worker, message)
         except OSError:
             pass  # the reader thread reports the dead worker
 
+    @staticmethod
+    def _write(worker: Worker, message: Any) -> None:
+        with worker.lock:
+            worker.conn.send(message)
+
+    # -- replies -------------------------------------------------------------------------------
     def _on_message(self, worker: Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
@@ -248,53 +336,143 @@ class DecoderPool:
             self.load_error = message[1]
             self._note_readiness()
             return
-        job = worker.job
-        if job is None or job.id != message[1]:
+        assignment = worker.assignment
+        if assignment is None or assignment.id != message[1]:
             return
-        if kind == "segment":
-            if job.on_segment is not None and not job.future.done():
-                job.on_segment(message[2], message[3], message[4])
-            return
-        worker.job = None
+        self._release(worker)
         worker.served += 1
         if self.config.worker_max_jobs and worker.served >= self.config.worker_max_jobs:
             worker.ready = False  # it exits now; nothing more is sent to it
-        if kind == "done":
-            transcript: Transcript = message[2]
-            if not job.future.done():
-                job.future.set_result(transcript)
-            self.observer.finished(transcript, job.started - job.enqueued)
-        elif kind == "error" and not job.future.done():
-            job.future.set_exception(from_wire(message[2], message[3], message[4]))
+        if kind == "done" and assignment.kind == PLAN:
+            plan, results = message[2]
+            self._planned(assignment.items[0][0], plan, results)
+        elif kind == "done":
+            for (job, _), result in zip(assignment.items, message[2], strict=True):
+                self._decoded(job, result)
+        else:
+            error = from_wire(message[2], message[3], message[4])
+            for job, _ in assignment.items:
+                self._fail(job, error)
         self._dispatch()
+
+    def _release(self, worker: Worker) -> None:
+        assignment, worker.assignment = worker.assignment, None
+        if assignment is not None and assignment.timer is not None:
+            assignment.timer.cancel()
+        for other in self._workers.values():
+            if other.lent_to is worker:
+                other.lent_to = None
+
+    def _planned(self, job: Job, plan: Plan, results: list[WindowResult]) -> None:
+        job.planning = False
+        if job.done:
+            _unlink(plan.path)
+            return
+        job.plan = plan
+        job.pending.extend(w for w in plan.windows if w.index not in {r.index for r in results})
+        for result in results:
+            self._decoded(job, result)
+        if not plan.windows:
+            self._succeed(job)
+        self._scheduler.add(job)
+
+    def _decoded(self, job: Job, result: WindowResult) -> None:
+        if job.done or job.plan is None:
+            return
+        job.running.discard(result.index)
+        job.results[result.index] = result
+        if job.on_segment is not None:
+            total = job.plan.duration * job.plan.channels
+            for ready in job.ready_segments():
+                for s in ready.segments:
+                    job.on_segment(s, s.channel * job.plan.duration + min(s.end, job.plan.duration), total)
+        if job.complete:
+            self._succeed(job)
+
+    def _succeed(self, job: Job) -> None:
+        assert job.plan is not None
+        transcript = merge(job.request, job.plan, list(job.results.values()), time.monotonic() - job.started)
+        self._end(job)
+        if not job.future.done():
+            job.future.set_result(transcript)
+        self.observer.finished(transcript, job.started - job.enqueued)
+
+    def _fail(self, job: Job, error: SttError) -> None:
+        if job.id not in self._jobs:
+            return
+        self._end(job)
+        for worker in self._workers.values():
+            if worker.assignment is not None and any(j is job for j, _ in worker.assignment.items):
+                worker.abort.value = job.id
+        if not job.future.done():
+            job.future.set_exception(error)
+            job.future.exception()  # retrieved: a cancelled caller may never look
+
+    def _end(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        job.pending.clear()
+        _unlink(job.spool)
+
+    # -- failures --------------------------------------------------------------------------------
+    def _overrun(self, worker: Worker, assignment: Assignment) -> None:
+        if worker.assignment is not assignment:
+            return
+        log.error("worker %s exceeded its %s deadline; killing it", worker.process.pid, assignment.kind)
+        assignment.timed_out = True
+        with contextlib.suppress(OSError):
+            worker.process.kill()
 
     def _on_exit(self, worker: Worker) -> None:
         if self._workers.get(worker.slot) is worker:
             del self._workers[worker.slot]
+        assignment = worker.assignment
+        self._release(worker)
         if self._stopping:
             return
-        job, worker.job = worker.job, None
         if worker.load_error is not None:
             self.observer.worker_exited("load_error")
             return
-        self.observer.worker_exited("crashed" if job is not None else "recycled")
-        if job is not None and not job.future.done():
-            self._retry_or_fail(job, worker.process.exitcode)
+        if assignment is not None:
+            self.observer.worker_exited("hung" if assignment.timed_out else "crashed")
+            for job, item in assignment.items:
+                self._retry_or_fail(job, item, assignment, worker.process.exitcode)
+        else:
+            self.observer.worker_exited("recycled" if worker.ready or worker.served else "crashed")
         assert self._loop is not None
         self._loop.create_task(self._spawn(worker.slot))
+        self._dispatch()
 
-    def _retry_or_fail(self, job: Job, exitcode: int | None) -> None:
-        if job.attempts <= self.config.job_retries:
-            log.warning("worker died (exit %s) during job %d; trying it again", exitcode, job.id)
-            self._queue.appendleft(job)
+    def _retry_or_fail(self, job: Job, item: Item, assignment: Assignment, exitcode: int | None) -> None:
+        if job.done:
             return
-        job.future.set_exception(
-            Internal(
-                f"the decoder process crashed (exit code {exitcode}) on this audio {job.attempts} times; giving up"
+        key = item.index if isinstance(item, Window) else PLAN
+        job.attempts[key] += 1
+        if job.attempts[key] <= self.config.job_retries:
+            log.warning("worker died (exit %s) on job %d (%s); trying it again", exitcode, job.id, assignment.kind)
+            if item == PLAN:
+                _unlink(job.spool)  # planned again from the start
+            job.give_back(item)
+            self._scheduler.add(job)
+            return
+        if assignment.timed_out:
+            self._fail(
+                job, DeadlineExceeded(f"decoding this audio overran its deadline {job.attempts[key]} times; giving up")
             )
-        )
+        else:
+            self._fail(
+                job,
+                Internal(
+                    f"the decoder process crashed (exit code {exitcode}) on this audio "
+                    f"{job.attempts[key]} times; giving up"
+                ),
+            )
 
     def _note_readiness(self) -> None:
         workers = self._workers.values()
         if len(workers) == self.config.workers and all(w.ready or w.load_error for w in workers):
             self._all_ready.set()
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        Path(path).unlink()

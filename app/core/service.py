@@ -7,7 +7,7 @@ from dataclasses import replace
 from app.core.errors import InvalidArgument
 from app.core.models import ModelRegistry
 from app.core.pool import DecoderPool, Job, OnSegment
-from app.core.types import Task, Transcript, TranscriptionRequest
+from app.core.types import Lane, Task, Transcript, TranscriptionRequest
 
 
 class SpeechService:
@@ -35,15 +35,17 @@ class SpeechService:
             raise InvalidArgument("temperature must be between 0 and 1", param="temperature")
         return replace(request, model=spec.name)
 
-    def submit(self, request: TranscriptionRequest, on_segment: OnSegment | None = None) -> Job:
-        """Admit a request now (Overloaded if the queue is full); the caller awaits `job.future`."""
-        return self.pool.submit(self.prepare(request), on_segment)
+    def submit(
+        self, request: TranscriptionRequest, on_segment: OnSegment | None = None, *, lane: Lane = Lane.INTERACTIVE
+    ) -> Job:
+        """Admit a request now (Overloaded if its lane is full); the caller awaits `job.future`."""
+        return self.pool.submit(self.prepare(request), on_segment, lane=lane)
 
     def cancel(self, job: Job) -> None:
-        """Drop a submitted request that is no longer wanted (queued: skipped; decoding: aborted)."""
-        if not job.future.done():
-            job.future.cancel()
+        """Drop a submitted request that is no longer wanted (waiting windows dropped, running aborted)."""
         self.pool.cancel(job)
 
-    async def transcribe(self, request: TranscriptionRequest, on_segment: OnSegment | None = None) -> Transcript:
-        return await self.pool.transcribe(self.prepare(request), on_segment)
+    async def transcribe(
+        self, request: TranscriptionRequest, on_segment: OnSegment | None = None, *, lane: Lane = Lane.INTERACTIVE
+    ) -> Transcript:
+        return await self.pool.transcribe(self.prepare(request), on_segment, lane=lane)

@@ -6,12 +6,20 @@ Plain frozen dataclasses: they are pickled to worker processes and never carry a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Task(StrEnum):
     TRANSCRIBE = "transcribe"
     TRANSLATE = "translate"
+
+
+class Lane(IntEnum):
+    """Scheduling priority, highest first: live streams, synchronous requests, durable jobs."""
+
+    LIVE = 0
+    INTERACTIVE = 1
+    BACKGROUND = 2
 
 
 class RawEncoding(StrEnum):

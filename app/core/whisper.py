@@ -1,22 +1,31 @@
-"""faster-whisper (CTranslate2) engine: plain decoding for short audio, batched VAD pipeline for long."""
+"""faster-whisper (CTranslate2) engine: one window (at most 30 s) at a time, or a batch of them.
+
+Each worker loads every model once with its own thread budget, and once more with the whole
+machine's threads for a lone window while the other workers idle (the scheduler lends them).
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from app.core.engine import LanguageGuess
+from app.core.audio import SAMPLE_RATE
+from app.core.engine import BatchItem, LanguageGuess
 from app.core.models import ModelSpec
 from app.core.types import Alternative, Segment, TranscriptionRequest, Word
+from app.core.windows import Span
 
-SAMPLE_RATE = 16_000
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WINDOW = 30  # seconds Whisper's encoder sees at once
+# Whisper's own quality gates (openai-whisper and faster-whisper defaults).
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
 
 
 @dataclass(frozen=True)
@@ -26,9 +35,12 @@ class WhisperConfig:
     models: tuple[ModelSpec, ...]
     compute_type: str = "int8"
     threads: int = 1
+    wide_threads: int = 0
+    """Threads of the second copy used for a lone window; 0 or <= threads: no second copy."""
     beam_size: int = 5
-    batched_min_seconds: float = 60.0
-    batch_size: int = 8
+    vad_threshold: float = 0.5
+    vad_pad_ms: int = 400
+    vad_min_silence_ms: int = 300
 
     def __call__(self) -> WhisperEngine:
         return WhisperEngine(self)
@@ -37,53 +49,173 @@ class WhisperConfig:
 class WhisperEngine:
     def __init__(self, config: WhisperConfig) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
-
         self.config = config
         self.specs = {spec.name: spec for spec in config.models}
-        # Always a local folder: a bare name would make faster-whisper try a download.
-        self.models = {
-            spec.name: WhisperModel(
-                str(spec.path),
-                device="cpu",
-                compute_type=config.compute_type,
-                cpu_threads=config.threads,
-                local_files_only=True,
-            )
-            for spec in config.models
-        }
-        self.batched = {name: BatchedInferencePipeline(model) for name, model in self.models.items()}
+        self.models = {spec.name: self._load(spec, config.threads) for spec in config.models}
+        self.wide = (
+            {spec.name: self._load(spec, config.wide_threads) for spec in config.models}
+            if config.wide_threads > config.threads
+            else self.models
+        )
 
+    def _load(self, spec: ModelSpec, threads: int) -> Any:
+        from faster_whisper import WhisperModel
+
+        # Always a local folder: a bare name would make faster-whisper try a download.
+        return WhisperModel(
+            str(spec.path),
+            device="cpu",
+            compute_type=self.config.compute_type,
+            cpu_threads=threads,
+            local_files_only=True,
+        )
+
+    # -- planning ----------------------------------------------------------------------------
+    def speech(self, pcm: np.ndarray) -> list[Span]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        options = VadOptions(
+            threshold=self.config.vad_threshold,
+            min_silence_duration_ms=self.config.vad_min_silence_ms,
+            speech_pad_ms=self.config.vad_pad_ms,
+        )
+        return [(int(r["start"]), int(r["end"])) for r in get_speech_timestamps(pcm, options)]
+
+    def detect_language(self, pcm: np.ndarray, request: TranscriptionRequest) -> LanguageGuess:
+        spec = self.specs[request.model]
+        if not spec.multilingual:
+            return LanguageGuess("en", 1.0)
+        _, _, probabilities = self.models[spec.name].detect_language(audio=pcm)
+        candidates = request.language_candidates
+        allowed = [(p, lang) for lang, p in probabilities if not candidates or lang in candidates]
+        if not allowed:
+            return LanguageGuess(candidates[0], 0.0)
+        probability, language = max(allowed)
+        return LanguageGuess(language, float(probability))
+
+    # -- decoding ----------------------------------------------------------------------------
     def transcribe(
-        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
+        self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None, *, wide: bool = False
     ) -> tuple[LanguageGuess, Iterator[Segment]]:
         spec = self.specs[request.model]
-        model = self.models[spec.name]
+        model = (self.wide if wide else self.models)[spec.name]
         if not spec.multilingual:
             language = "en"  # SpeechService.prepare has refused translation and other languages
         words = request.word_timestamps or request.word_confidence
         if request.alternatives > 1 and not words and len(pcm) <= WINDOW * SAMPLE_RATE:
             return self._nbest_window(model, pcm, request, language)
         if language is None and request.language_candidates:
-            language = self._detect_among(model, pcm, request.language_candidates)
-        options: dict[str, Any] = {
+            language = self.detect_language(pcm, request).language
+        segments, info = model.transcribe(pcm, **self._options(request, language))
+        guess = LanguageGuess(info.language, float(info.language_probability))
+        return guess, self._convert(self._without_hallucinations(segments, pcm), pcm, request, model, info.language)
+
+    def transcribe_batch(self, items: Sequence[BatchItem]) -> list[tuple[LanguageGuess, list[Segment]]]:
+        """Windows with the same options in one encoder call and one beam search; a window whose
+        first pass fails Whisper's quality gates or stops mid-segment is decoded again on its own."""
+        if len(items) == 1 or items[0].request.alternatives > 1 or items[0].request.word_timestamps:
+            return [self._whole(item) for item in items]
+        from faster_whisper.audio import pad_or_trim
+
+        request = items[0].request
+        spec = self.specs[request.model]
+        model = self.models[spec.name]
+        features = np.stack([pad_or_trim(model.feature_extractor(item.pcm)) for item in items])
+        encoded = model.encode(features)
+        languages = [item.language if spec.multilingual else "en" for item in items]
+        if any(lang is None for lang in languages):
+            detected = [ranked[0][0][2:-2] for ranked in model.model.detect_language(encoded)]
+            languages = [lang or found for lang, found in zip(languages, detected, strict=True)]
+        tokenizers = [_tokenizer(model, request, lang or "en") for lang in languages]
+        prompts = [self._prompt(model, tok, request, with_timestamps=True) for tok in tokenizers]
+        results = model.model.generate(
+            encoded,
+            prompts,
+            beam_size=request.beam_size or self.config.beam_size,
+            max_length=model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=_suppressed(tokenizers[0]),
+        )
+        out = []
+        for item, tokenizer, language, result in zip(items, tokenizers, languages, results, strict=True):
+            pinned = BatchItem(item.pcm, item.request, language)
+            segments = self._first_pass(model, tokenizer, pinned, result)
+            if segments is None:
+                out.append(self._whole(pinned))
+            else:
+                out.append((LanguageGuess(language or "en", 1.0), segments))
+        return out
+
+    def _whole(self, item: BatchItem) -> tuple[LanguageGuess, list[Segment]]:
+        guess, segments = self.transcribe(item.pcm, item.request, item.language)
+        return guess, list(segments)
+
+    def _first_pass(self, model: Any, tokenizer: Any, item: BatchItem, result: Any) -> list[Segment] | None:
+        from faster_whisper.transcribe import get_compression_ratio
+
+        tokens = list(result.sequences_ids[0])
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+        if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
+            return [] if not self._has_speech(item.pcm) else None
+        if get_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or avg_logprob < LOG_PROB_THRESHOLD:
+            return None
+        duration = len(item.pcm) / SAMPLE_RATE
+        frames = round(duration * model.frames_per_second)
+        pieces, seek, _ = model._split_segments_by_timestamps(tokenizer, tokens, 0.0, frames, duration, 0)
+        segments = self._pieces(tokenizer, pieces, duration, avg_logprob, float(result.no_speech_prob))
+        cut = seek * SAMPLE_RATE // model.frames_per_second
+        rest = item.pcm[cut:]
+        if len(rest) > SAMPLE_RATE // 2 and self._has_speech(rest):
+            # Whisper stopped before speech that is still there: as the sequential decoder does,
+            # decode on from that point.
+            _, more = self.transcribe(rest, item.request, item.language)
+            segments += [s.placed(cut / SAMPLE_RATE, 0, duration) for s in more]
+        return segments
+
+    @staticmethod
+    def _pieces(
+        tokenizer: Any, pieces: list[dict[str, Any]], duration: float, avg_logprob: float, no_speech: float
+    ) -> list[Segment]:
+        from faster_whisper.transcribe import get_compression_ratio
+
+        confidence = min(1.0, math.exp(avg_logprob))
+        segments = []
+        for piece in pieces:
+            piece_text = tokenizer.decode(piece["tokens"]).strip()
+            if piece_text:
+                segments.append(
+                    Segment(
+                        start=float(piece["start"]),
+                        end=float(min(piece["end"], duration)),
+                        text=piece_text,
+                        confidence=confidence,
+                        tokens=tuple(piece["tokens"]),
+                        avg_logprob=float(avg_logprob),
+                        compression_ratio=float(get_compression_ratio(piece_text)),
+                        no_speech_prob=no_speech,
+                    )
+                )
+        return segments
+
+    def _options(self, request: TranscriptionRequest, language: str | None) -> dict[str, Any]:
+        return {
             "language": language,
             "task": request.task.value,
             "beam_size": request.beam_size or self.config.beam_size,
-            "word_timestamps": words,
+            "word_timestamps": request.word_timestamps or request.word_confidence,
             "initial_prompt": request.prompt or None,
             "hotwords": " ".join(request.phrases) or None,
             "temperature": FALLBACK_TEMPERATURES if request.temperature <= 0 else (request.temperature,),
         }
-        if len(pcm) >= self.config.batched_min_seconds * SAMPLE_RATE:
-            segments, info = self.batched[spec.name].transcribe(
-                pcm, batch_size=self.config.batch_size, without_timestamps=False, **options
-            )
-        else:
-            segments, info = model.transcribe(pcm, **options)
-            segments = self._without_hallucinations(segments, pcm)
-        guess = LanguageGuess(info.language, float(info.language_probability))
-        return guess, self._convert(segments, pcm, request, model, info.language)
+
+    @staticmethod
+    def _prompt(model: Any, tokenizer: Any, request: TranscriptionRequest, *, with_timestamps: bool) -> list[int]:
+        previous = tokenizer.encode(" " + request.prompt.strip()) if request.prompt else []
+        hotwords = " ".join(request.phrases) or None
+        return list(model.get_prompt(tokenizer, previous, without_timestamps=not with_timestamps, hotwords=hotwords))
 
     def _nbest_window(
         self, model: Any, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
@@ -98,9 +230,7 @@ class WhisperEngine:
             allowed = [(code, p) for code, p in ranked if not candidates or code in candidates]
             language, probability = (allowed or ranked)[0]
         tokenizer = _tokenizer(model, request, language)
-        previous = tokenizer.encode(" " + request.prompt.strip()) if request.prompt else []
-        hotwords = " ".join(request.phrases) or None
-        prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords)
+        prompt = self._prompt(model, tokenizer, request, with_timestamps=False)
         result = self._search(model, encoded, tokenizer, request, prompt)
         guess = LanguageGuess(language, float(probability))
         if result.no_speech_prob > 0.5 and not self._has_speech(pcm):
@@ -160,8 +290,6 @@ class WhisperEngine:
         self, model: Any, encoded: Any, tokenizer: Any, request: TranscriptionRequest, prompt: list[int]
     ) -> Any:
         """One beam search returning the request's number of scored hypotheses."""
-        from faster_whisper.transcribe import get_suppressed_tokens
-
         n = request.alternatives
         return model.model.generate(
             encoded,
@@ -171,13 +299,13 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
             max_length=224,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            suppress_tokens=_suppressed(tokenizer),
         )[0]
 
     @classmethod
     def _without_hallucinations(cls, segments: Any, pcm: np.ndarray) -> Iterator[Any]:
         """Whisper invents words ("you", "Thank you.") on silence and noise. When every segment so far
-        is probably not speech, Silero VAD decides (the batched path runs VAD first anyway)."""
+        is probably not speech, Silero VAD decides. Lazy: each segment goes on as soon as it is known."""
         doubtful: list[Any] = []
         speech = False
         for segment in segments:
@@ -197,12 +325,6 @@ class WhisperEngine:
 
         return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
 
-    @staticmethod
-    def _detect_among(model: Any, pcm: np.ndarray, candidates: tuple[str, ...]) -> str:
-        _, _, probabilities = model.detect_language(audio=pcm)
-        allowed = [(p, lang) for lang, p in probabilities if lang in candidates]
-        return max(allowed)[1] if allowed else candidates[0]
-
 
 def _encode(model: Any, pcm: np.ndarray) -> Any:
     from faster_whisper.audio import pad_or_trim
@@ -214,6 +336,12 @@ def _tokenizer(model: Any, request: TranscriptionRequest, language: str) -> Any:
     from faster_whisper.tokenizer import Tokenizer
 
     return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
+
+
+def _suppressed(tokenizer: Any) -> list[int]:
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    return list(get_suppressed_tokens(tokenizer, [-1]))
 
 
 def _distinct(tokenizer: Any, result: Any, found: list[Alternative]) -> tuple[Alternative, ...]:

@@ -1,8 +1,10 @@
-"""The decoder worker process: loads the models once, then runs one request at a time.
+"""The decoder worker process: loads the models once, then runs one assignment at a time.
 
-Messages to the parent: ("ready",), ("load_error", text), ("segment", job, Segment, done_s, total_s),
-("done", job, Transcript), ("error", job, kind, message, param). From the parent: ("job", id, request)
-or None to stop. A cancelled job is signalled through the shared `abort` value (the job id).
+From the parent: ("plan", id, (task, request, inline, spool path), wide), ("decode", id, [WindowWork], wide), or
+None to stop. To the parent: ("ready",), ("load_error", text), ("done", id, value) and
+("error", id, kind, message, param). A plan answers (Plan, [WindowResult]): with `inline` and a
+single window, that window is decoded at once (one round trip for short audio). A cancelled task is
+signalled through the shared `abort` value (the task id), checked between segments.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import os
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
 
-from app.core.engine import EngineFactory, PipelineConfig, run_request
+from app.core.engine import Engine, EngineFactory, PipelineConfig
 from app.core.errors import SttError, to_wire
-from app.core.types import Segment
+from app.core.pipeline import WindowResult, WindowWork, decode_windows, make_plan, window_work
 
 log = logging.getLogger("asr.worker")
 
@@ -38,6 +42,10 @@ def worker_main(
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready",))
+
+    def should_abort(task: int) -> bool:
+        return bool(abort.value == task)
+
     served = 0
     while True:
         try:
@@ -46,22 +54,26 @@ def worker_main(
             return
         if message is None:
             return
-        _, job_id, request = message
-
-        def emit(segment: Segment, done: float, total: float, job_id: int = job_id) -> None:
-            conn.send(("segment", job_id, segment, done, total))
-
-        def should_abort(job_id: int = job_id) -> bool:
-            return bool(abort.value == job_id)
-
+        kind, assignment, payload, wide = message
         try:
-            transcript = run_request(engine, request, config, emit, should_abort)
-            conn.send(("done", job_id, transcript))
+            conn.send(("done", assignment, _run(engine, config, kind, payload, wide, should_abort)))
         except SttError as exc:
-            conn.send(("error", job_id, *to_wire(exc)))
+            conn.send(("error", assignment, *to_wire(exc)))
         except Exception as exc:
-            log.exception("job %d failed in worker %d", job_id, os.getpid())
-            conn.send(("error", job_id, "internal", f"decoder failure: {type(exc).__name__}: {exc}", None))
+            log.exception("assignment %d failed in worker %d", assignment, os.getpid())
+            conn.send(("error", assignment, "internal", f"decoder failure: {type(exc).__name__}: {exc}", None))
         served += 1
         if max_jobs and served >= max_jobs:
             return
+
+
+def _run(engine: Engine, config: PipelineConfig, kind: str, payload: Any, wide: bool, should_abort: Any) -> Any:
+    if kind == "decode":
+        works: list[WindowWork] = payload
+        return decode_windows(engine, works, should_abort, wide=wide)
+    task, request, inline, spool = payload
+    plan = make_plan(engine, request, config, Path(spool))
+    results: list[WindowResult] = []
+    if inline and len(plan.windows) == 1:
+        results = decode_windows(engine, [window_work(task, plan, request, plan.windows[0])], should_abort, wide=wide)
+    return plan, results
