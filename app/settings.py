@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     """While audio streams in, a window is cut at the latest pause once this much is undecoded."""
     stream_max_window_seconds: float = Field(default=20.0, gt=0)
     """Without a pause, a window is cut at the quietest point at this length."""
+    stream_max_backlog_windows: int = Field(default=4, ge=1)
+    """Windows of one stream decoding or waiting at once; past it the stream is read no faster."""
 
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""

@@ -60,7 +60,10 @@ async def _drain(request: Request, last: Message) -> None:
 
 
 async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`, cancelling it if the client disconnects first (the body must be read already)."""
+    """Run `work` until it ends or the client disconnects (the body must be read already).
+
+    The race goes both ways and the loser is always awaited: a disconnect cancels the work, and a
+    cancelled caller (server shutdown, an outer timeout, a failing sibling task) cancels it too."""
     task = asyncio.ensure_future(work)
 
     async def watch() -> None:
@@ -70,12 +73,20 @@ async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T:
     watcher = asyncio.ensure_future(watch())
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
+    except asyncio.CancelledError:
+        await _cancel_all(task, watcher)
+        raise
+    await _cancel_all(watcher)
     if task.done():
         return task.result()
-    task.cancel()
+    await _cancel_all(task)
     raise Cancelled("the client disconnected")
+
+
+async def _cancel_all(*tasks: asyncio.Future[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def check_api_key(presented: str | None, keys: list[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +17,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-from app.core.errors import AudioTooLong, InvalidArgument, UnsupportedMedia
+from app.core.errors import AudioTooLong, Cancelled, InvalidArgument, UnsupportedMedia
 from app.core.types import AudioInput
 
 SAMPLE_RATE = 16_000
@@ -100,7 +100,13 @@ def _open(audio: AudioInput) -> av.container.InputContainer:
 
 
 def decode(
-    audio: AudioInput, limits: DecodeLimits, *, keep_channels: bool, tmp_dir: Path, spool: Path | None = None
+    audio: AudioInput,
+    limits: DecodeLimits,
+    *,
+    keep_channels: bool,
+    tmp_dir: Path,
+    spool: Path | None = None,
+    should_abort: Callable[[], bool] = bool,
 ) -> DecodedAudio:
     """Decode and resample to 16 kHz float32; mono mix unless `keep_channels`. `spool` names the PCM
     file (so its owner can remove it whatever happens to this process); else a fresh temp file."""
@@ -123,7 +129,7 @@ def decode(
             fd, name = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(spool)
         try:
             with os.fdopen(fd, "wb") as sink:
-                _pump(container, stream, out_channels, limits, sink)
+                _pump(container, stream, out_channels, limits, sink, should_abort)
         except BaseException:
             os.unlink(name)
             raise
@@ -140,6 +146,7 @@ def _pump(
     out_channels: int,
     limits: DecodeLimits,
     sink: io.BufferedWriter,
+    should_abort: Callable[[], bool],
 ) -> None:
     layout = "mono" if out_channels == 1 else f"{out_channels}c"
     resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
@@ -154,6 +161,8 @@ def _pump(
             if decoded_bytes > limits.max_decoded_bytes:
                 raise AudioTooLong(f"decoded audio exceeds the limit of {limits.max_decoded_bytes} bytes", param="file")
             written += _write(resampler.resample(frame), sink)
+            if should_abort():
+                raise Cancelled("the request was cancelled while its audio was decoded")
             if written > max_frames:
                 raise AudioTooLong(f"audio is longer than the limit of {limits.max_seconds:g} seconds", param="file")
         written += _write(resampler.resample(None), sink)

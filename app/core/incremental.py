@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.core.audio import SAMPLE_RATE
-from app.core.errors import AudioTooLong, Overloaded
+from app.core.errors import AudioTooLong, Cancelled, Overloaded
 from app.core.service import SpeechService
 from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
 
@@ -32,6 +32,10 @@ class WindowConfig:
     """How long a quiet stretch must be to count as a pause."""
     max_total_seconds: float = 7200.0
     """Longest stream accepted."""
+    max_backlog: int = 4
+    """Windows decoding or waiting at once; past it the reader waits (`room`), which slows the client."""
+    overload_wait_seconds: float = 30.0
+    """How long a window may wait for a place in the live lane before the stream fails Overloaded."""
 
 
 class IncrementalTranscriber:
@@ -42,6 +46,7 @@ class IncrementalTranscriber:
         self._pending = np.zeros(0, np.float32)
         self._offset = 0.0  # seconds of audio before `_pending`
         self._windows: list[tuple[float, asyncio.Task[Transcript]]] = []
+        self._cancelled = False
 
     @property
     def seconds_received(self) -> float:
@@ -51,7 +56,15 @@ class IncrementalTranscriber:
     def windows_started(self) -> int:
         return len(self._windows)
 
+    async def room(self) -> None:
+        """Wait until fewer than `max_backlog` windows are unfinished: a client that outruns the
+        decoders is slowed (its body is not read meanwhile) instead of costing unbounded memory."""
+        while len(busy := [task for _, task in self._windows if not task.done()]) >= self.config.max_backlog:
+            await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+
     def feed(self, pcm: np.ndarray) -> None:
+        if self._cancelled:
+            raise Cancelled("the stream was cancelled")
         self._pending = np.concatenate([self._pending, pcm.astype(np.float32, copy=False)])
         if self.seconds_received > self.config.max_total_seconds:
             raise AudioTooLong(f"audio is longer than the limit of {self.config.max_total_seconds:g} seconds")
@@ -70,6 +83,8 @@ class IncrementalTranscriber:
         return self._merge(parts)
 
     def cancel(self) -> None:
+        """Cancel every window; later feeds are refused, so nothing new starts."""
+        self._cancelled = True
         for _, task in self._windows:
             task.cancel()
 
@@ -100,11 +115,14 @@ class IncrementalTranscriber:
 
     async def _decode(self, request: TranscriptionRequest) -> Transcript:
         delay = 0.05
+        give_up = asyncio.get_running_loop().time() + self.config.overload_wait_seconds
         while True:
             try:
                 return await self.service.transcribe(request, lane=Lane.LIVE)
             except Overloaded:
-                # A streamed window must not be lost: wait for a place in the queue.
+                # A streamed window must not be lost: wait a while for a place in the live lane.
+                if asyncio.get_running_loop().time() + delay > give_up:
+                    raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 

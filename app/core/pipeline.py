@@ -90,7 +90,13 @@ def window_work(task: int, plan: Plan, request: TranscriptionRequest, window: Wi
     return WindowWork(task, window, plan.path, plan.channels, replace(request, audio=spooled), language)
 
 
-def make_plan(engine: Engine, request: TranscriptionRequest, config: PipelineConfig, spool: Path | None = None) -> Plan:
+def make_plan(
+    engine: Engine,
+    request: TranscriptionRequest,
+    config: PipelineConfig,
+    spool: Path | None = None,
+    should_abort: Callable[[], bool] = bool,
+) -> Plan:
     limits = config.limits
     if request.max_seconds is not None:
         limits = replace(limits, max_seconds=min(limits.max_seconds, request.max_seconds))
@@ -99,7 +105,7 @@ def make_plan(engine: Engine, request: TranscriptionRequest, config: PipelineCon
         windows: list[Window] = []
         languages: list[LanguageGuess | None] = []
         for channel in range(pcm.channels):
-            spans = _channel_spans(engine, pcm, channel, request, config)
+            spans = _channel_spans(engine, pcm, channel, request, config, should_abort)
             windows += [Window(len(windows) + i, channel, start, end) for i, (start, end) in enumerate(spans)]
             languages.append(_pinned_language(engine, pcm, channel, spans, request))
     except BaseException:
@@ -109,7 +115,12 @@ def make_plan(engine: Engine, request: TranscriptionRequest, config: PipelineCon
 
 
 def _channel_spans(
-    engine: Engine, pcm: DecodedAudio, channel: int, request: TranscriptionRequest, config: PipelineConfig
+    engine: Engine,
+    pcm: DecodedAudio,
+    channel: int,
+    request: TranscriptionRequest,
+    config: PipelineConfig,
+    should_abort: Callable[[], bool],
 ) -> list[Span]:
     def read(start: int, end: int) -> np.ndarray:
         return pcm.samples(channel, start, end)
@@ -119,6 +130,8 @@ def _channel_spans(
         return windows_for_intervals([(s, e) for s, e in asked if e > s], read, config.windows)
     regions: list[Span] = []
     for offset, block in pcm.blocks(channel, config.block_seconds):
+        if should_abort():
+            raise Cancelled("the request was cancelled while its speech was searched")
         base = round(offset * SAMPLE_RATE)
         regions += [(base + start, base + end) for start, end in engine.speech(block)]
     return windows_for_regions(regions, read, config.windows)

@@ -72,7 +72,7 @@ def _run(engine: Engine, config: PipelineConfig, kind: str, payload: Any, wide: 
         works: list[WindowWork] = payload
         return decode_windows(engine, works, should_abort, wide=wide)
     task, request, inline, spool = payload
-    plan = make_plan(engine, request, config, Path(spool))
+    plan = make_plan(engine, request, config, Path(spool), lambda: should_abort(task))
     results: list[WindowResult] = []
     if inline and len(plan.windows) == 1:
         results = decode_windows(engine, [window_work(task, plan, request, plan.windows[0])], should_abort, wide=wide)

@@ -143,6 +143,7 @@ async def _while_arriving(
         min_seconds=settings.stream_min_window_seconds,
         max_seconds=settings.stream_max_window_seconds,
         max_total_seconds=settings.max_audio_seconds,
+        max_backlog=settings.stream_max_backlog_windows,
     )
     transcriber = IncrementalTranscriber(service_of(request), template, windows)
     try:
@@ -166,6 +167,7 @@ async def _feed_samples(body: AsyncIterator[bytes], raw: RawFormat, transcriber:
         whole = len(data) - len(data) % width
         carry = data[whole:]
         transcriber.feed(resample(pcm_to_float(data[:whole], raw.encoding)))
+        await transcriber.room()
     transcriber.feed(resample(None))
 
 
@@ -177,6 +179,7 @@ async def _feed_container(body: AsyncIterator[bytes], container: str, transcribe
             if isinstance(item, BaseException):
                 raise item
             transcriber.feed(item)
+            await transcriber.room()
 
     consumer = asyncio.ensure_future(consume())
     try:
