@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.core.errors import Cancelled, Overloaded
-from app.core.incremental import IncrementalTranscriber, WindowConfig
+from app.core.incremental import IncrementalTranscriber, StreamConfig
 from app.core.types import AudioInput, Lane, Transcript, TranscriptionRequest
 
 TEMPLATE = TranscriptionRequest(audio=AudioInput(data=b""), model="fake")
@@ -41,7 +41,7 @@ def speech_with_pauses(seconds: float) -> np.ndarray:
 
 async def test_the_reader_waits_while_the_backlog_is_full() -> None:
     service = HeldService()
-    transcriber = IncrementalTranscriber(service, TEMPLATE, WindowConfig(min_seconds=4, max_backlog=2))  # type: ignore[arg-type]
+    transcriber = IncrementalTranscriber(service, TEMPLATE, StreamConfig(min_seconds=4, max_backlog=2))  # type: ignore[arg-type]
     pcm = speech_with_pauses(40)
     for start in range(0, len(pcm), 16000):  # as it arrives, one second at a time
         transcriber.feed(pcm[start : start + 16000])
@@ -56,7 +56,7 @@ async def test_the_reader_waits_while_the_backlog_is_full() -> None:
 
 
 async def test_cancel_latches() -> None:
-    transcriber = IncrementalTranscriber(HeldService(), TEMPLATE, WindowConfig())  # type: ignore[arg-type]
+    transcriber = IncrementalTranscriber(HeldService(), TEMPLATE, StreamConfig())  # type: ignore[arg-type]
     transcriber.cancel()
     with pytest.raises(Cancelled):
         transcriber.feed(speech_with_pauses(10))
@@ -64,7 +64,7 @@ async def test_cancel_latches() -> None:
 
 async def test_a_window_waits_for_the_live_lane_for_a_bounded_time() -> None:
     service = HeldService(overloaded=True)
-    config = WindowConfig(min_seconds=4, overload_wait_seconds=0.3)
+    config = StreamConfig(min_seconds=4, overload_wait_seconds=0.3)
     transcriber = IncrementalTranscriber(service, TEMPLATE, config)  # type: ignore[arg-type]
     transcriber.feed(speech_with_pauses(10))
     with pytest.raises(Overloaded):

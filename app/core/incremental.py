@@ -23,7 +23,7 @@ FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
 
 
 @dataclass(frozen=True)
-class WindowConfig:
+class StreamConfig:
     min_seconds: float = 4.0
     """A window is cut at the latest pause once this much undecoded audio has arrived."""
     max_seconds: float = 20.0
@@ -39,7 +39,7 @@ class WindowConfig:
 
 
 class IncrementalTranscriber:
-    def __init__(self, service: SpeechService, template: TranscriptionRequest, config: WindowConfig) -> None:
+    def __init__(self, service: SpeechService, template: TranscriptionRequest, config: StreamConfig) -> None:
         self.service = service
         self.template = template
         self.config = config

@@ -22,7 +22,7 @@ from app.core.errors import (
     UnsupportedMedia,
     kinds,
 )
-from app.core.incremental import IncrementalTranscriber, WindowConfig
+from app.core.incremental import IncrementalTranscriber, StreamConfig
 from app.core.stream_decode import ContainerStreamDecoder, StreamResampler, pcm_to_float
 from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
 from app.protocols.yandex.render import document, error_document, variants
@@ -139,7 +139,7 @@ async def _while_arriving(
     request: Request, body: AsyncIterator[bytes], fmt: Format, template: TranscriptionRequest
 ) -> Transcript:
     settings = settings_of(request)
-    windows = WindowConfig(
+    windows = StreamConfig(
         min_seconds=settings.stream_min_window_seconds,
         max_seconds=settings.stream_max_window_seconds,
         max_total_seconds=settings.max_audio_seconds,
