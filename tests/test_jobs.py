@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -483,3 +484,22 @@ async def test_runner_drops_a_job_taken_over_by_another_runner(store: JobStore, 
     other = await store.get(long.id)
     assert other is not None and other.status is JobStatus.RUNNING and other.result is None
     assert other.attempts == started.attempts + 1
+
+
+class StuckStore(SqliteJobStore):
+    """A store whose claim does not answer and swallows the first cancellation (a wedged connection)."""
+
+    async def claim(self, lease_seconds: float) -> JobRecord | None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the loop's own teardown cancels this one
+        return None
+
+
+async def test_stop_returns_even_when_the_store_hangs(tmp_path: Path, service: SpeechService) -> None:
+    store = StuckStore(tmp_path / "stuck.sqlite3")
+    runner = JobRunner(store, service, lambda record, s: stored_audio(record, s), CONFIG)
+    runner.start()
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(runner.stop(timeout=0.5), 5)
+    await store.close()

@@ -153,13 +153,19 @@ class JobRunner:
         """A job was just queued here: look now instead of at the next poll."""
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the loop and every running job (they hand their jobs back), waiting at most
+        `timeout`: a store that stops answering must not hold up shutdown."""
         self._stopping = True
         if self._main is not None:
             self._main.cancel()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, *(t for t in [self._main] if t), return_exceptions=True)
+        pending = [*self._tasks, *(t for t in [self._main] if t)]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            if late:
+                log.error("%d job tasks did not stop within %g s; leaving them", len(late), timeout)
 
     async def _loop(self) -> None:
         last_sweep = 0.0
