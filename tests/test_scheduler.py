@@ -239,3 +239,41 @@ async def test_compatible_windows_are_batched(tmp_path: Path) -> None:
         assert transcript.segments[-1].end == pytest.approx(100, abs=0.5)
     finally:
         await pool.stop()
+
+
+async def test_a_new_request_goes_before_the_next_window_of_one_under_way(tmp_path: Path) -> None:
+    recorder = Recorder()
+    pool = await make_pool(tmp_path, recorder, workers=1, delay=0.1, queue=4)
+    try:
+        produced: list[Segment] = []
+        long = pool.submit(request(300), lambda s, *_: produced.append(s))
+        while not produced:
+            await asyncio.sleep(0.01)
+        before = len(produced)
+        await pool.transcribe(request(5))
+        assert len(produced) - before <= 6  # at most the one window (6 fake segments) already running
+        await long.future
+    finally:
+        await pool.stop()
+
+
+async def test_interactive_work_preempts_a_background_window_which_runs_again(tmp_path: Path) -> None:
+    recorder = Recorder()
+    pool = await make_pool(tmp_path, recorder, workers=1, delay=0.3, queue=4)
+    try:
+        produced: list[Segment] = []
+        background = pool.submit(request(90), lambda s, *_: produced.append(s), lane=Lane.BACKGROUND)
+        while not produced:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.4)  # the second window is decoding
+        before = len(produced)
+        await pool.transcribe(request(5))
+        assert len(produced) == before  # the background window gave its worker up at once
+        assert ("cancelled", "preempted") in recorder.events
+        transcript = await background.future
+        alone = run_request(FakeEngineFactory()(), request(90), pool.config.pipeline)
+        assert [(s.start, s.end, s.text) for s in transcript.segments] == [
+            (s.start, s.end, s.text) for s in alone.segments
+        ]
+    finally:
+        await pool.stop()

@@ -32,7 +32,7 @@ from app.core.pipeline import Plan, WindowResult, merge, window_work
 from app.core.scheduler import PLAN, Item, Job, OnSegment, Scheduler
 from app.core.types import Lane, Transcript, TranscriptionRequest
 from app.core.windows import Window
-from app.core.worker import worker_main
+from app.core.worker import PREEMPT, worker_main
 
 log = logging.getLogger("asr.pool")
 __all__ = ["DecoderPool", "Job", "LaneConfig", "OnSegment", "PoolConfig"]
@@ -88,6 +88,11 @@ class Assignment:
     wide: bool
     timer: asyncio.TimerHandle | None = None
     timed_out: bool = False
+    preempted: bool = False
+
+    @property
+    def lane(self) -> Lane:
+        return self.items[0][0].lane
 
 
 @dataclass(eq=False)
@@ -274,6 +279,38 @@ class DecoderPool:
             if isinstance(item, Window) and self.config.batch_size > 1:
                 items += self._scheduler.more_like(job.lane, self._batchable(job, item), self.config.batch_size - 1)
             self._assign(worker, items)
+        self._preempt()
+
+    def _preempt(self) -> None:
+        """Work of a higher lane waits and every worker is busy: ask workers on lower-lane windows to
+        stop at their next segment and put those windows back. A window is preempted once at most,
+        so lower lanes still progress under a steady stream of higher-lane work."""
+        for lane in Lane:
+            waiting = self._scheduler.waiting_in(lane)
+            if not waiting:
+                continue
+            victims = sorted(
+                (w for w in self._workers.values() if self._preemptible(w, lane)),
+                key=lambda w: -w.assignment.lane if w.assignment else 0,
+            )
+            for worker in victims[:waiting]:
+                assert worker.assignment is not None
+                worker.assignment.preempted = True
+                for job, item in worker.assignment.items:
+                    job.attempts[("preempted", item.index if isinstance(item, Window) else PLAN)] += 1
+                worker.abort.value = PREEMPT
+                self.observer.cancelled("preempted")
+
+    @staticmethod
+    def _preemptible(worker: Worker, lane: Lane) -> bool:
+        a = worker.assignment
+        return (
+            a is not None
+            and a.kind == "decode"
+            and not a.preempted
+            and a.lane > lane
+            and all(job.attempts[("preempted", item.index)] == 0 for job, item in a.items if isinstance(item, Window))
+        )
 
     def _batchable(self, job: Job, window: Window) -> Callable[[Job, Window], bool]:
         signature = self._work(job, window).signature
@@ -349,6 +386,11 @@ class DecoderPool:
         elif kind == "done":
             for (job, _), result in zip(assignment.items, message[2], strict=True):
                 self._decoded(job, result)
+        elif assignment.preempted and message[2] == "cancelled":
+            for job, item in assignment.items:
+                if not job.done:
+                    job.give_back(item)
+                    self._scheduler.add(job)
         else:
             error = from_wire(message[2], message[3], message[4])
             for job, _ in assignment.items:

@@ -1,9 +1,10 @@
 """Which work goes to the next free worker: lanes by priority, round-robin across requests in a lane.
 
 A request's work is its plan (decode the file, cut windows) and then its windows. Lanes, highest
-first: live streams, interactive (synchronous) requests, background jobs. Within a lane each request
-with work waiting takes one item in turn, so a 2-hour file cannot starve a 10 s request, and a
-background backlog delays interactive work by at most the one window each worker is already on.
+first: live streams, interactive (synchronous) requests, background jobs. Within a lane a new
+request's plan goes first, then each request with windows waiting takes one in turn, so a 2-hour
+file cannot starve a 10 s request. Work of a higher lane waiting with every worker busy preempts a
+lower lane's window (see DecoderPool._preempt).
 Pure bookkeeping on the event loop: no processes, no I/O, so it is tested directly.
 """
 
@@ -125,7 +126,20 @@ class Scheduler:
     def jobs(self, lane: Lane) -> int:
         return sum(1 for job in self._lanes[lane] if job.has_work)
 
+    def waiting_in(self, lane: Lane) -> int:
+        return sum(
+            (1 if job.plan is None and not job.planning else len(job.pending))
+            for job in self._lanes[lane]
+            if job.has_work
+        )
+
     def _take(self, queue: collections.deque[Job]) -> tuple[Job, Item] | None:
+        # A new request starts first: its plan (and, for short audio, its only window) goes ahead
+        # of the next window of requests already under way; those then share the lane in turn.
+        fresh = next((job for job in queue if job.plan is None and not job.planning and not job.done), None)
+        if fresh is not None:
+            queue.remove(fresh)
+            queue.appendleft(fresh)
         while queue:
             job = queue.popleft()
             job.queued = False

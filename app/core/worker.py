@@ -4,7 +4,8 @@ From the parent: ("plan", id, (task, request, inline, spool path), wide), ("deco
 None to stop. To the parent: ("ready",), ("load_error", text), ("done", id, value) and
 ("error", id, kind, message, param). A plan answers (Plan, [WindowResult]): with `inline` and a
 single window, that window is decoded at once (one round trip for short audio). A cancelled task is
-signalled through the shared `abort` value (the task id), checked between segments.
+signalled through the shared `abort` value (the task id, or PREEMPT: give the worker up for
+higher-lane work), checked between segments.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.core.errors import SttError, to_wire
 from app.core.pipeline import WindowResult, WindowWork, decode_windows, make_plan, window_work
 
 log = logging.getLogger("asr.worker")
+PREEMPT = -1
 
 
 def worker_main(
@@ -44,7 +46,7 @@ def worker_main(
     conn.send(("ready",))
 
     def should_abort(task: int) -> bool:
-        return bool(abort.value == task)
+        return abort.value in (task, PREEMPT)
 
     served = 0
     while True:
