@@ -104,13 +104,12 @@ class Worker:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool = False
     assignment: Assignment | None = None
-    lent_to: Worker | None = None
     served: int = 0
     load_error: str | None = None
 
     @property
     def idle(self) -> bool:
-        return self.ready and self.assignment is None and self.lent_to is None
+        return self.ready and self.assignment is None
 
 
 class DecoderPool:
@@ -335,13 +334,11 @@ class DecoderPool:
         self._loop.create_task(self._send(worker, message))
 
     def _lend(self, worker: Worker) -> bool:
-        """Give `worker` every core when nothing else waits and every other worker idles."""
+        """Every core for `worker` when nothing else waits and every other worker idles. The others
+        are not held back: work that comes meanwhile starts at once on them (the cores are then
+        briefly shared), so a lone request is fast and requests never queue behind a wide one."""
         others = [w for w in self._workers.values() if w is not worker]
-        if self._scheduler.waiting() or not others or not all(w.idle for w in others):
-            return False
-        for other in others:
-            other.lent_to = worker
-        return True
+        return not self._scheduler.waiting() and bool(others) and all(w.idle for w in others)
 
     @staticmethod
     def _work(job: Job, window: Window) -> Any:
@@ -401,9 +398,6 @@ class DecoderPool:
         assignment, worker.assignment = worker.assignment, None
         if assignment is not None and assignment.timer is not None:
             assignment.timer.cancel()
-        for other in self._workers.values():
-            if other.lent_to is worker:
-                other.lent_to = None
 
     def _planned(self, job: Job, plan: Plan, results: list[WindowResult]) -> None:
         job.planning = False
