@@ -45,6 +45,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.overhead --out docs/performance.md
 	$(BIN)/python -m bench.throughput --out docs/performance.md
 	$(BIN)/python -m bench.chunked_latency --out docs/performance.md
+	$(BIN)/python -m bench.long_file --out docs/performance.md
+	$(BIN)/python -m bench.head_of_line --out docs/performance.md
+	$(BIN)/python -m bench.batching --out docs/performance.md
+	$(BIN)/python -m bench.peers --out docs/performance.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info
