@@ -787,7 +787,6 @@ THIS_SETTING_NAMES = (
     "compute_type",
     "beam_size",
     "batch_size",
-    "batched_min_seconds",
     "window_max_seconds",
     "block_seconds",
     "wide_threads",
