@@ -330,3 +330,9 @@ async def test_unavailable_while_loading(make_fake_app: AppFactory) -> None:
         r = await client.post("/v1/speech:recognize", json=body())
         assert_google_error(r, 503, "UNAVAILABLE", "loading")
         assert r.headers["retry-after"]
+
+
+async def test_request_past_its_lane_deadline_is_deadline_exceeded(make_fake_app: AppFactory) -> None:
+    app = make_fake_app(FakeEngineFactory(seconds_per_segment=0.5), interactive_deadline_seconds=0.3)
+    async with running_app(app) as client:
+        assert_google_error(await client.post("/v1/speech:recognize", json=body()), 504, "DEADLINE_EXCEEDED")

@@ -313,3 +313,12 @@ async def test_alternatives_are_bounded_by_the_setting(make_fake_app: AppFactory
             service.prepare(TranscriptionRequest(audio=AudioInput(data=WAV_12S), alternatives=3)).model
             == "whisper-base"
         )
+
+
+async def test_request_past_its_lane_deadline_is_504_in_the_envelope(make_fake_app: AppFactory) -> None:
+    app = make_fake_app(FakeEngineFactory(seconds_per_segment=0.5), interactive_deadline_seconds=0.3)
+    async with running_app(app) as client:
+        r = await client.post("/v1/audio/transcriptions", **upload())
+        assert_envelope(r, 504)
+        assert r.json()["error"]["code"] == "timeout"
+        assert not app.state.pool._jobs  # its windows were dropped
