@@ -70,7 +70,9 @@ def main() -> None:
     parser.add_argument("--raw-repeats", type=int, default=3, help="clip decodes per raw process")
     parser.add_argument("--quick", action="store_true", help="jfk, clients 1 and 2, 2 requests")
     parser.add_argument("--out", type=Path, help="append the markdown to this file")
+    parser.add_argument("--env", action="append", default=[], help="extra server setting, e.g. ASR_WIDE_THREADS=0")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     if args.quick:
         args.clip, args.clients, args.requests, args.raw_repeats = "jfk.wav", "1,2", 2, 1
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
@@ -82,7 +84,7 @@ def main() -> None:
     raw, raw_label = best_raw_throughput(pcm, args.raw_repeats)
 
     rows: list[list[str]] = []
-    with running_server(workers=WORKERS, threads=THREADS) as url:
+    with running_server(workers=WORKERS, threads=THREADS, env=env) as url:
         run_level(url, wav, WORKERS, 1)  # warm-up: one request per worker
         for clients in levels:
             requests = args.requests or requests_for(clients, args.seconds, raw, clip_s, WORKERS)
@@ -114,6 +116,8 @@ def main() -> None:
     ]
     cores = cpu_cores()
     context = [machine_info(), f"Best raw faster-whisper on {cores} cores: {raw:.2f} audio s/s, {raw_label}"]
+    if env:
+        context.append("Server settings: " + ", ".join(f"{k}={v}" for k, v in env.items()))
     report(
         f"Throughput ({WORKERS} workers x {THREADS} thread, {args.clip}, {clip_s:.1f} s)",
         context,
