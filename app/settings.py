@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     """Long audio is searched for speech block by block of about this length (bounded memory)."""
     window_max_seconds: float = Field(default=30.0, ge=5, le=30)
     """Longest window of audio decoded as one unit of work, cut at speech pauses (Whisper sees 30 s)."""
-    wide_threads: int = Field(default_factory=lambda: _cpus(), ge=0)
-    """Threads for a lone window while every other worker idles (a second model copy per worker; 0: off)."""
+    wide_threads: int = Field(default=0, ge=0)
+    """Threads for a lone window while every other worker idles (a second model copy per worker); 0: off,
+    since the second copy cost 10-15 % throughput under load here (docs/performance.md)."""
     live_queue_size: int = Field(default=32, ge=0)
     """Live-stream windows admitted beyond one per worker; past it new ones fail fast."""
     background_queue_size: int = Field(default=16, ge=0)
