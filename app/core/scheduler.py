@@ -53,8 +53,13 @@ class Job:
         return self.future.done()
 
     @property
+    def fresh(self) -> bool:
+        """Admitted, and its plan not handed out yet."""
+        return not self.done and self.plan is None and not self.planning
+
+    @property
     def has_work(self) -> bool:
-        return not self.done and ((self.plan is None and not self.planning) or bool(self.pending))
+        return self.fresh or (not self.done and bool(self.pending))
 
     @property
     def complete(self) -> bool:
@@ -116,27 +121,15 @@ class Scheduler:
 
     def waiting(self) -> int:
         """Items ready to be handed out, over every lane."""
-        return sum(
-            (1 if job.plan is None and not job.planning else len(job.pending))
-            for queue in self._lanes.values()
-            for job in queue
-            if job.has_work
-        )
-
-    def jobs(self, lane: Lane) -> int:
-        return sum(1 for job in self._lanes[lane] if job.has_work)
+        return sum(self.waiting_in(lane) for lane in Lane)
 
     def waiting_in(self, lane: Lane) -> int:
-        return sum(
-            (1 if job.plan is None and not job.planning else len(job.pending))
-            for job in self._lanes[lane]
-            if job.has_work
-        )
+        return sum((1 if job.fresh else len(job.pending)) for job in self._lanes[lane] if job.has_work)
 
     def _take(self, queue: collections.deque[Job]) -> tuple[Job, Item] | None:
         # A new request starts first: its plan (and, for short audio, its only window) goes ahead
         # of the next window of requests already under way; those then share the lane in turn.
-        fresh = next((job for job in queue if job.plan is None and not job.planning and not job.done), None)
+        fresh = next((job for job in queue if job.fresh), None)
         if fresh is not None:
             queue.remove(fresh)
             queue.appendleft(fresh)
