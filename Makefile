@@ -28,8 +28,8 @@ run: $(VENV)/.installed
 	$(BIN)/python -m app
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check app tests bench scripts
+	$(BIN)/ruff format --check app tests bench scripts
 	$(BIN)/mypy
 
 test: lint system-deps

@@ -10,27 +10,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import app as package
 from app.core.audio import DecodeLimits
 from app.core.engine import EngineFactory, PipelineConfig
-from app.core.errors import SttError
+from app.core.errors import SttError, Unavailable
 from app.core.fetch import FetchConfig
-from app.core.jobs import JobRunner, JobStore, RunnerConfig
+from app.core.jobs import JobStore, StoreCaps
+from app.core.jobservice import JobService
 from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.models import ModelRegistry, build_registry
 from app.core.pool import DecoderPool, LaneConfig, PoolConfig
+from app.core.runner import JobRunner, RunnerConfig
 from app.core.service import SpeechService
 from app.core.types import Lane
 from app.core.whisper import WhisperConfig
 from app.core.windows import WindowConfig
 from app.metrics import Metrics
-from app.protocols import nim
+from app.protocols import docs, fallback, nim
 from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
@@ -65,54 +65,49 @@ def create_app(
             if pool is not None:
                 await pool.stop()
 
-    app = FastAPI(title="ASR server", version=package.__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="ASR server",
+        version=package.__version__,
+        lifespan=lifespan,
+        docs_url=None,  # served by app.protocols.docs, behind the key and without a CDN
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = None
     app.state.pool = None
+    app.state.draining = False
+    app.state.released = asyncio.Event()
+
+    async def release() -> None:
+        """Shutdown's last step: running jobs back to the queue, then every request still decoding
+        answered with a retryable 503 in its envelope (see app.server)."""
+        app.state.released.set()
+        if app.state.runner is not None:
+            await app.state.runner.stop()
+        if app.state.pool is not None:
+            app.state.pool.fail_all(
+                Unavailable("the server is restarting; retry", retry_after=max(1, round(settings.drain_seconds)))
+            )
+
+    app.state.release = release
     app.state.service = None
     app.state.jobs = None
     app.state.runner = None
+    app.state.job_service = None
     app.state.fetch = fetch_config(settings)
     app.include_router(openai_router)
     app.include_router(google.router)
     app.include_router(prosa.router)
     app.include_router(yandex.router)
+    app.include_router(nim.health)
     app.include_router(nim.router)
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
     app.add_middleware(RequestObserver, metrics=metrics)
 
-    @app.exception_handler(HTTPException)
-    async def unmatched(request: Request, exc: HTTPException) -> JSONResponse:
-        # Unknown paths and methods: the same envelope shape the OpenAI and Google clients parse.
-        return JSONResponse(
-            {
-                "error": {
-                    "code": exc.status_code,
-                    "message": str(exc.detail),
-                    "status": "NOT_FOUND" if exc.status_code == 404 else "INVALID_ARGUMENT",
-                    "type": "invalid_request_error",
-                    "param": None,
-                }
-            },
-            status_code=exc.status_code,
-        )
-
-    @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(
-            {
-                "error": {
-                    "code": 500,
-                    "message": f"internal error: {type(exc).__name__}",
-                    "status": "INTERNAL",
-                    "type": "server_error",
-                    "param": None,
-                }
-            },
-            status_code=500,
-        )
-
+    fallback.install(app)
     return app
 
 
@@ -139,12 +134,19 @@ async def _start(
         app.state.pool = pool
         metrics.bind_pool(pool, settings.workers + settings.queue_size)
         await pool.start()
-        service = SpeechService(registry, pool, max_alternatives=settings.max_alternatives)
+        service = SpeechService(
+            registry,
+            pool,
+            max_alternatives=settings.max_alternatives,
+            min_interval_seconds=settings.min_interval_seconds,
+            max_prompt_chars=settings.max_prompt_chars,
+        )
         store = await asyncio.to_thread(open_job_store, settings)
         app.state.jobs = store
         loaders = {"google": google.job_loader(app.state.fetch), "prosa": prosa.job_loader(app.state.fetch)}
         runner = JobRunner(store, service, lambda record, s: loaders[record.kind](record, s), runner_config(settings))
         app.state.runner = runner
+        app.state.job_service = JobService(store, runner, service, app.state.fetch, settings.job_retention_seconds)
         runner.start()
         app.state.service = service
         log.info("ready: %d workers, models %s", settings.workers, ", ".join(registry.specs))
@@ -155,9 +157,10 @@ async def _start(
 
 
 def open_job_store(settings: Settings) -> JobStore:
+    caps = StoreCaps(max_active_jobs=settings.job_max_active, max_audio_bytes=settings.job_max_audio_bytes)
     if settings.redis_url:
-        return RedisJobStore(settings.redis_url)
-    return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
+        return RedisJobStore(settings.redis_url, caps=caps)
+    return SqliteJobStore(settings.data_dir / "jobs.sqlite3", caps=caps)
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
@@ -184,8 +187,9 @@ def fetch_config(settings: Settings) -> FetchConfig:
 
 
 def _clear_stale_audio(folder: Path) -> None:
-    for stale in folder.glob("pcm-*.f32"):
-        stale.unlink(missing_ok=True)
+    for pattern in ("pcm-*.f32", "upload-*"):
+        for stale in folder.glob(pattern):
+            stale.unlink(missing_ok=True)
 
 
 def pool_config(settings: Settings) -> PoolConfig:
@@ -206,6 +210,7 @@ def pool_config(settings: Settings) -> PoolConfig:
             tmp_dir=settings.tmp_dir,
             block_seconds=settings.block_seconds,
             windows=WindowConfig(max_seconds=settings.window_max_seconds),
+            min_audio_seconds=settings.min_audio_seconds,
         ),
         lanes={
             Lane.LIVE: LaneConfig(settings.live_queue_size, settings.live_deadline_seconds),
@@ -216,6 +221,8 @@ def pool_config(settings: Settings) -> PoolConfig:
         plan_deadline=settings.plan_deadline_seconds,
         batch_size=settings.batch_size,
         wide=settings.workers > 1 and settings.wide_threads > settings.threads_per_worker,
+        reserve=settings.reserve_workers,
+        nice=settings.worker_nice,
     )
 
 

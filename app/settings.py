@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -38,6 +38,12 @@ class Settings(BaseSettings):
 
     workers: int = Field(default_factory=lambda: _cpus(), ge=1)
     """Decoder worker processes; each loads every enabled model once."""
+    reserve_workers: int = Field(default=1, ge=0)
+    """Extra decoder processes for live and interactive work that would otherwise wait for a regular
+    worker's background (or, for live work, interactive) window to finish; they never take
+    background work. Each holds its own copy of the models."""
+    worker_nice: int = Field(default=10, ge=0, le=19)
+    """OS niceness of the regular workers: a reserve worker and the event loop get the CPU first."""
     threads_per_worker: int = Field(default=1, ge=1)
     """CTranslate2 threads inside one worker (2 workers x 1 thread beat 1 x 2 on 2 cores)."""
     queue_size: int = Field(default=16, ge=0)
@@ -72,6 +78,14 @@ class Settings(BaseSettings):
     wide_threads: int = Field(default=0, ge=0)
     """Threads for a lone window while every other worker idles (a second model copy per worker); 0: off,
     since the second copy cost 10-15 % throughput under load here (docs/performance.md)."""
+    min_audio_seconds: float = Field(default=0.1, ge=0)
+    """Shorter audio is refused with 400 (OpenAI's own minimum): no word fits, yet it costs a window."""
+    min_interval_seconds: float = Field(default=0.5, ge=0.05)
+    """Shortest client interval (Mod9 intervalsJson); each costs a window, and their sum may not
+    exceed the audio's length, so repeats and overlaps count."""
+    max_prompt_chars: int = Field(default=2048, ge=1)
+    """Longest prompt or phrase-hint text accepted before the model counts its tokens (Whisper reads
+    at most 223 tokens of either; longer is refused with 400)."""
     live_queue_size: int = Field(default=32, ge=0)
     """Live-stream windows admitted beyond one per worker; past it new ones fail fast."""
     background_queue_size: int = Field(default=16, ge=0)
@@ -132,6 +146,11 @@ class Settings(BaseSettings):
     """A running job's lease; a job whose server died runs again once it expires."""
     job_max_attempts: int = Field(default=3, ge=1)
     """Times a job may be started (crashes, restarts) before it fails."""
+    job_max_active: int = Field(default=256, ge=1)
+    """Jobs queued or running at once (Google, Prosa); past it a new job is refused with 429
+    RESOURCE_EXHAUSTED / rate_limited."""
+    job_max_audio_bytes: int = Field(default=1 << 30, ge=1)
+    """Uploaded job audio held in the job store at once (deleted when each job ends); past it 429."""
     job_retention_seconds: float = Field(default=432_000.0, gt=0)
     """How long finished jobs and their results are kept (5 days, as Google); then 404."""
 
@@ -153,8 +172,9 @@ class Settings(BaseSettings):
     """Largest Prosa JSON request (base64 audio), counted while reading."""
     prosa_sync_seconds: float = Field(default=60.0, ge=0)
     """How long a Prosa `wait: true` request blocks before it answers with the job still queued."""
-    prosa_max_audio_seconds: float = Field(default=14_400.0, gt=0)
-    """Longest audio a Prosa job accepts (4 h)."""
+    prosa_max_audio_seconds: float | None = Field(default=None, gt=0)
+    """Longest audio a Prosa job accepts; unset: ASR_MAX_AUDIO_SECONDS, which it may not exceed (for
+    Prosa's documented 4 h, set ASR_MAX_AUDIO_SECONDS=14400)."""
     prosa_models: dict[str, str] = {"stt-general": "default"}
     """Prosa model names -> registry names (JSON object); registry names work as they are."""
 
@@ -178,6 +198,25 @@ class Settings(BaseSettings):
     stream_max_backlog_windows: int = Field(default=4, ge=1)
     """Windows of one stream decoding or waiting at once; past it the stream is read no faster."""
 
+    max_connections: int = Field(default=512, ge=1)
+    """Open HTTP connections at once; past it a new one is answered 503 and closed (bounded fds)."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request's head must be complete this long after its connection opens or the last response."""
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    """Largest request head (request line and headers); past it 431 and the connection is closed."""
+    body_progress_seconds: float = Field(default=20.0, gt=0)
+    """Period over which a request body must bring ASR_BODY_MIN_BYTES (while the server reads it)."""
+    body_min_bytes: int = Field(default=1024, ge=0)
+    """Fewer body bytes in a period closes the connection (1 KB per 20 s: any real audio is faster)."""
+    drain_seconds: float = Field(default=5.0, ge=0)
+    """After SIGTERM, readiness answers 503 this long while requests are still accepted (so the
+    load balancer stops sending them before connections are refused)."""
+    grace_seconds: float = Field(default=15.0, ge=0)
+    """Then requests in flight may finish for this long; what is left gets a retryable 503 and
+    running jobs go back to the queue. Keep drain + grace + 5 below terminationGracePeriodSeconds."""
+    keep_alive_seconds: float = Field(default=5.0, gt=0)
+    """An idle keep-alive connection is closed after this long."""
+
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""
 
@@ -185,6 +224,15 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.prosa_max_audio_seconds is not None and self.prosa_max_audio_seconds > self.max_audio_seconds:
+            raise ValueError(
+                f"ASR_PROSA_MAX_AUDIO_SECONDS ({self.prosa_max_audio_seconds:g}) exceeds "
+                f"ASR_MAX_AUDIO_SECONDS ({self.max_audio_seconds:g}), which every request obeys"
+            )
+        return self
 
     @property
     def tmp_dir(self) -> Path:

@@ -4,14 +4,19 @@ API-key checks and the per-adapter error route."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
-from collections.abc import Awaitable, Callable, Coroutine
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
 from app.core.errors import Cancelled, InvalidArgument, PayloadTooLarge, SttError, Unauthenticated
@@ -19,6 +24,7 @@ from app.core.errors import Cancelled, InvalidArgument, PayloadTooLarge, SttErro
 T = TypeVar("T")
 # Bytes of an oversized body read and thrown away so the client sees our 413 instead of a reset.
 DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_SECONDS = 2.0
 NOT_REJECTIONS = frozenset({"internal", "cancelled"})
 
 
@@ -26,8 +32,8 @@ def limit_body(request: Request, limit: int) -> Request:
     """A view of `request` whose body stops with PayloadTooLarge past `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        if "100-continue" not in request.headers.get("expect", "").lower():
-            return Request(request.scope, _draining(request, limit, int(declared)))
+        # At once, without reading the body: a client that declares 1 GB and sends 2 bytes gets its
+        # answer now, and the connection is closed after it.
         raise PayloadTooLarge(limit, int(declared))
     seen = 0
 
@@ -44,19 +50,37 @@ def limit_body(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
-def _draining(request: Request, limit: int, declared: int) -> Callable[[], Awaitable[Message]]:
-    async def receive() -> Message:
-        await _drain(request, {"more_body": True})
-        raise PayloadTooLarge(limit, declared)
-
-    return receive
-
-
 async def _drain(request: Request, last: Message) -> None:
     drained = 0
-    while last.get("more_body") and drained < DRAIN_LIMIT:
-        last = await request.receive()
-        drained += len(last.get("body", b""))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while last.get("more_body") and drained < DRAIN_LIMIT:
+                last = await request.receive()
+                drained += len(last.get("body", b""))
+
+
+SPOOL_WRITE = 1 << 20
+
+
+@contextlib.asynccontextmanager
+async def spooled(chunks: AsyncIterator[bytes], folder: Path) -> AsyncIterator[str]:
+    """A body written to a temp file as it arrives (memory stays bounded whatever its size); the
+    file's path for the time of the block, deleted after."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=folder, prefix="upload-")
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            pending = bytearray()
+            async for chunk in chunks:
+                pending += chunk
+                if len(pending) >= SPOOL_WRITE:
+                    await asyncio.to_thread(sink.write, bytes(pending))
+                    pending.clear()
+            await asyncio.to_thread(sink.write, bytes(pending))
+        yield name
+    finally:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(os.unlink, name)
 
 
 async def until_disconnect(request: Request, work: Coroutine[Any, Any, T]) -> T:
@@ -97,6 +121,22 @@ def check_api_key(presented: str | None, keys: list[str]) -> None:
         raise Unauthenticated("Missing API key" if not presented else "Incorrect API key provided")
 
 
+KeyExtractor = Callable[[Request], str | None]
+
+
+def require_api_key(extract: KeyExtractor, *, always: bool = False) -> Any:
+    """A router-level dependency: every route of the router checks the key `extract` finds.
+    `always`: the protocol makes the key a required parameter even when the server has no keys."""
+
+    async def guard(request: Request) -> None:
+        presented = extract(request)
+        if always and not presented:
+            raise Unauthenticated("the key parameter is required")
+        check_api_key(presented, request.app.state.settings.api_keys)
+
+    return Depends(guard)
+
+
 def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -119,6 +159,8 @@ def error_route(render: ErrorRenderer) -> type[APIRoute]:
                     error = exc
                 except (RequestValidationError, HTTPException) as exc:
                     error = InvalidArgument(_describe(exc))
+                except ClientDisconnect:
+                    error = Cancelled("the client disconnected while sending the request")
                 if error.kind not in NOT_REJECTIONS:
                     request.app.state.metrics.rejected(error.kind)
                 return render(error)

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from app.core.models import ModelRegistry, ModelSpec
 from app.main import create_app
+from app.server import server_config
 from app.settings import Settings
 from tests.fakes import FakeEngineFactory
 
@@ -37,7 +38,8 @@ def fake_registry() -> ModelRegistry:
 
 
 def fake_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"workers": 1, "queue_size": 4, "data_dir": tmp_path} | overrides
+    # No reserve worker: one process less per app (the reserve has its own tests in test_scheduler).
+    values: dict[str, Any] = {"workers": 1, "reserve_workers": 0, "queue_size": 4, "data_dir": tmp_path} | overrides
     return Settings(**values)
 
 
@@ -92,7 +94,8 @@ class ThreadedServer(uvicorn.Server):
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
     """A real uvicorn server (HTTP over loopback) around an in-process app."""
     port = free_port()
-    server = ThreadedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # The server `python -m app` runs: uvicorn with the guarded h11 protocol (app.server).
+    server = ThreadedServer(server_config(app, app.state.settings, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -38,6 +38,9 @@ class FakeEngine:
     def __init__(self, config: FakeEngineFactory) -> None:
         self.config = config
 
+    def check(self, request: TranscriptionRequest) -> None:
+        pass  # the real engine counts prompt tokens (tests/test_engine.py)
+
     def speech(self, pcm: np.ndarray) -> list[tuple[int, int]]:
         return [(0, len(pcm))] if len(pcm) else []
 

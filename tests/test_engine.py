@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from app.core.audio import DecodeLimits
 from app.core.engine import PipelineConfig
+from app.core.errors import InvalidArgument
 from app.core.models import build_registry
 from app.core.pipeline import run_request
 from app.core.types import AudioInput, Transcript, TranscriptionRequest
@@ -65,6 +67,8 @@ def test_n_best_alternatives(engine: WhisperEngine, tmp_path: Path) -> None:
     assert len(texts) == 3 and len(set(texts)) == 3
     assert texts[0] == segment.text
     assert all(0 < a.confidence <= 1 for a in segment.alternatives)
+    confidences = [a.confidence for a in segment.alternatives]
+    assert confidences == sorted(confidences, reverse=True)  # the best-ranked is the most confident
     assert all("country" in t.lower() for t in texts)
 
 
@@ -138,3 +142,31 @@ def test_windows_are_as_accurate_as_sequential_decoding_on_the_long_clip(
     transcript = run(engine, tmp_path, wav_bytes(pcm), batch_size=batch_size)
     assert wer([reference], [transcript.text]) <= baseline + allowance
     assert transcript.language == "en" and transcript.duration == pytest.approx(len(pcm) / 16000)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.mark.parametrize(
+    ("audio", "options", "field"),
+    [
+        ("clip", {"prompt": "many words to say " * 3400}, "prompt"),  # a 60 KB prompt
+        ("clip", {"phrases": ("hint " * 300,)}, "phrases"),
+        ("clip", {"intervals": ((0.0, 11.0),) * 10}, "intervals"),  # one clip paid for ten times
+        ("truncated", {}, "audio"),  # 29 ms of WAV
+    ],
+)
+def test_amplifying_requests_are_refused_for_a_fraction_of_the_clips_cost(
+    engine: WhisperEngine, tmp_path: Path, audio: str, options: dict[str, object], field: str
+) -> None:
+    before = cpu_seconds()
+    run(engine, tmp_path, jfk())
+    clip_cost = cpu_seconds() - before
+    data = jfk() if audio == "clip" else wav_bytes(read_pcm("jfk.wav")[: int(0.029 * 16000)])
+    before = cpu_seconds()
+    with pytest.raises(InvalidArgument) as refused:
+        run(engine, tmp_path, data, **options)
+    assert refused.value.param == field
+    assert cpu_seconds() - before < 0.1 * clip_cost

@@ -620,18 +620,32 @@ async def test_file_returns_the_checked_path(root: Path, tmp_path: Path) -> None
     config = file_config(root, tmp_path)
     for uri in (f"file://{root}/a.wav", f"file://localhost{root}/a.wav", f"file:{root}/a.wav"):
         async with fetched(uri, config) as audio:
-            assert audio.path == str(root / "a.wav")
+            assert opened(audio.path) == str(root / "a.wav")
             assert Path(audio.path).read_bytes() == AUDIO
     async with fetched(f"file://{root}/sub/b.wav", config) as audio:
-        assert audio.path == str(root / "sub" / "b.wav")
+        assert opened(audio.path) == str(root / "sub" / "b.wav")
     assert (root / "a.wav").exists()  # the caller's file is never deleted
     assert not config.tmp_dir.exists()  # and nothing is copied
+
+
+def opened(path: str | None) -> str:
+    """The file behind the descriptor path a file:// fetch yields."""
+    assert path is not None and path.startswith(f"/proc/{os.getpid()}/fd/")
+    return os.readlink(path)
+
+
+async def test_file_is_read_as_checked_even_when_swapped_for_a_symlink_meanwhile(root: Path, tmp_path: Path) -> None:
+    async with fetched(f"file://{root}/a.wav", file_config(root, tmp_path)) as audio:
+        (root / "a.wav").unlink()
+        (root / "a.wav").symlink_to(tmp_path / "outside" / "secret")  # while the request waits in the queue
+        assert audio.path is not None
+        assert Path(audio.path).read_bytes() == AUDIO
 
 
 async def test_file_root_given_through_a_symlink(root: Path, tmp_path: Path) -> None:
     (tmp_path / "root-link").symlink_to(root)
     async with fetched(f"file://{root}/a.wav", file_config(tmp_path / "root-link", tmp_path)) as audio:
-        assert audio.path == str(root / "a.wav")
+        assert opened(audio.path) == str(root / "a.wav")
 
 
 async def test_file_symlink_to_a_file_inside_root_resolves_to_its_target(root: Path, tmp_path: Path) -> None:
@@ -642,7 +656,7 @@ async def test_file_symlink_to_a_file_inside_root_resolves_to_its_target(root: P
     config = file_config(root, tmp_path)
     for name in ("link.wav", "sub/up.wav"):
         async with fetched(f"file://{root}/{name}", config) as audio:
-            assert audio.path == str(root / "a.wav")
+            assert opened(audio.path) == str(root / "a.wav")
 
 
 @pytest.fixture

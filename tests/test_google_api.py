@@ -128,6 +128,17 @@ async def test_audio_must_have_exactly_one_source(fake_client: httpx.AsyncClient
         ({"model": "medical_dictation"}, "model"),
         ({"speed": 12}, "speed"),
         ({"intervalsJson": "[[3, 1]]"}, "intervalsJson"),
+        ({"intervalsJson": "[[0, 1e308]]"}, "intervalsJson"),
+        ({"intervalsJson": "[[0, 1e400]]"}, "intervalsJson"),
+        ({"intervalsJson": str([[i * 0.05, i * 0.05 + 0.01] for i in range(200)])}, "intervalsJson"),
+        ({"intervalsJson": str([[0, 12]] * 10)}, "intervalsJson"),  # 120 s asked of 12 s: refused once decoded
+        ({"speechContexts": [{"phrases": ["x" * 3000]}]}, "speechContexts"),
+        ({"speechContexts": ["x"]}, "speechContexts"),
+        ({"speechContexts": {"phrases": ["x"]}}, "speechContexts"),
+        ({"adaptation": ["x"]}, "adaptation"),
+        ({"adaptation": {"phraseSets": [{"phrases": ["a"]}]}}, "phraseSets"),
+        ({"diarizationConfig": True}, "diarizationConfig"),
+        ({"alternativeLanguageCodes": [{"x": 1}]}, "alternativeLanguageCodes"),
     ],
 )
 async def test_config_refusals_name_the_field(
@@ -227,6 +238,7 @@ async def test_long_running_operation(fake_client: httpx.AsyncClient, prefix: st
     done = await wait_done(fake_client, f"{prefix}/operations/{started['name']}")
     assert done["metadata"]["progressPercent"] == 100 and "error" not in done
     assert done["metadata"]["startTime"].endswith("Z") and done["metadata"]["lastUpdateTime"].endswith("Z")
+    assert done["metadata"]["startTime"] == started["metadata"]["startTime"]  # one start time in POST and GET
     response = done["response"]
     assert response["@type"] == f"type.googleapis.com/google.cloud.speech.{version}.LongRunningRecognizeResponse"
     assert response["results"][0]["alternatives"][0]["words"][0]["startTime"] == "0.000s"
@@ -336,3 +348,17 @@ async def test_request_past_its_lane_deadline_is_deadline_exceeded(make_fake_app
     app = make_fake_app(FakeEngineFactory(seconds_per_segment=0.5), interactive_deadline_seconds=0.3)
     async with running_app(app) as client:
         assert_google_error(await client.post("/v1/speech:recognize", json=body()), 504, "DEADLINE_EXCEEDED")
+
+
+async def test_malformed_requests_are_400_not_500(fake_client: httpx.AsyncClient) -> None:
+    deep = b'{"config": ' + b"[" * 500 + b"]" * 500 + b"}"
+    response = await fake_client.post(
+        "/v1/speech:recognize", content=deep, headers={"content-type": "application/json"}
+    )
+    assert_google_error(response, 400, "INVALID_ARGUMENT", "nested deeper")
+    for token in ("99999999999999999999", "1" * 60_000, "abc"):
+        response = await fake_client.get("/v1/operations", params={"pageToken": token})
+        assert_google_error(response, 400, "INVALID_ARGUMENT", "pageToken")
+    uri_body = {"config": {"languageCode": "en-US"}, "audio": {"uri": "https://a:1:2/x.wav"}}
+    response = await fake_client.post("/v1/speech:longrunningrecognize", json=uri_body)
+    assert response.status_code == 400 and "URI" in response.json()["error"]["message"]

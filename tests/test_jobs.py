@@ -17,11 +17,12 @@ import pytest
 from app.core import codec
 from app.core.audio import UNDECODABLE, DecodeLimits
 from app.core.engine import PipelineConfig
-from app.core.errors import Cancelled
-from app.core.jobs import JobRecord, JobRunner, JobStatus, JobStore, RunnerConfig, fail, succeed
+from app.core.errors import Cancelled, Overloaded
+from app.core.jobs import JobRecord, JobStatus, JobStore, StoreCaps, cancel, fail, fenced, succeed
 from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.pool import DecoderPool, PoolConfig
+from app.core.runner import JobRunner, RunnerConfig
 from app.core.service import SpeechService
 from app.core.types import AudioInput, TranscriptionRequest
 from tests.audio_tools import wav_bytes
@@ -91,6 +92,32 @@ async def test_create_and_get_round_trip(store: JobStore) -> None:
     await store.create(no_audio, None)
     assert await store.get(no_audio.id) == no_audio
     assert await store.audio(no_audio.id) is None
+
+
+@pytest.mark.parametrize("end", [succeed, cancel])
+async def test_a_job_that_ends_loses_its_audio_and_frees_the_stores_bytes(store: JobStore, end: Any) -> None:
+    store.caps = StoreCaps(max_active_jobs=10, max_audio_bytes=1000)  # type: ignore[attr-defined]
+    first = new_record(0)
+    await store.create(first, b"a" * 600)
+    with pytest.raises(Overloaded, match="bytes of audio"):
+        await store.create(new_record(1), b"b" * 600)
+    await store.claim(lease_seconds=30)
+    ended = await store.update(first.id, lambda r: end(r, {"segments": []}, 60) if end is succeed else end(r, 60))
+    assert ended is not None and ended.status.terminal
+    assert await store.audio(first.id) is None
+    await store.create(new_record(1), b"b" * 600)  # the ended job's bytes no longer count
+
+
+async def test_the_store_caps_active_jobs(store: JobStore) -> None:
+    store.caps = StoreCaps(max_active_jobs=3, max_audio_bytes=1 << 20)  # type: ignore[attr-defined]
+    records = [new_record(i) for i in range(3)]
+    for record in records:
+        await store.create(record, b"x")
+    await store.claim(lease_seconds=30)  # running still counts
+    with pytest.raises(Overloaded, match="queued or running"):
+        await store.create(new_record(3), None)
+    await store.update(records[1].id, lambda r: cancel(r, 60))
+    await store.create(new_record(3), None)
 
 
 async def test_unknown_job_is_none(store: JobStore) -> None:
@@ -503,3 +530,75 @@ async def test_stop_returns_even_when_the_store_hangs(tmp_path: Path, service: S
     await asyncio.sleep(0.1)
     await asyncio.wait_for(runner.stop(timeout=0.5), 5)
     await store.close()
+
+
+# -- leases kept from claim to finish, fenced writes, woken waiters ---------------------------------------
+
+
+async def test_a_download_longer_than_the_lease_is_not_taken_for_a_dead_runner(
+    store: JobStore, service: SpeechService
+) -> None:
+    """H1: loading the audio outlasts the 2 s lease; the runner keeps renewing, the job runs once."""
+    loads = []
+
+    @asynccontextmanager
+    async def slow_download(record: JobRecord, s: JobStore) -> AsyncIterator[AudioInput]:
+        loads.append(record.attempts)
+        await asyncio.sleep(CONFIG.lease_seconds * 2.5)
+        async with stored_audio(record, s) as audio:
+            yield audio
+
+    config = RunnerConfig(concurrency=2, lease_seconds=2, max_attempts=3, retention_seconds=60, poll_seconds=0.1)
+    runner = JobRunner(store, service, slow_download, config)
+    record = await queue_job(store, 3)
+    runner.start()
+    try:
+        done = await wait_for(store, record.id, finished, timeout=30)
+    finally:
+        await runner.stop()
+    assert done.status is JobStatus.DONE and done.attempts == 1, done.error
+    assert loads == [1]
+
+
+async def test_a_runner_that_lost_its_claim_writes_nothing(store: JobStore) -> None:
+    """M1: the first claim's lease ran out and a second claim took the job; the first one's late
+    result and late failure are both refused."""
+    record = await queue_job(store, 3)
+    first = await store.claim(lease_seconds=30)
+    assert first is not None
+    await store.update(record.id, set_fields(status=JobStatus.QUEUED))
+    await store.requeue(record.id)
+    second = await store.claim(lease_seconds=30)
+    assert second is not None and second.attempts == first.attempts + 1
+    await store.update(record.id, fenced(first, lambda r: succeed(r, {"segments": []}, 60)))
+    await store.update(record.id, fenced(first, lambda r: fail(r, Cancelled("late"), 60)))
+    current = await store.get(record.id)
+    assert current is not None and current.status is JobStatus.RUNNING and current.attempts == second.attempts
+    await store.update(record.id, fenced(second, lambda r: succeed(r, {"segments": []}, 60)))
+    assert (await store.get(record.id)).status is JobStatus.DONE  # type: ignore[union-attr]
+
+
+async def test_a_cancelled_running_job_stops_decoding(store: JobStore, make_runner: RunnerFactory) -> None:
+    record = await queue_job(store, 80)  # 8 s of fake decoding
+    runner = make_runner()
+    runner.notify()
+    await wait_for(store, record.id, lambda r: r.status is JobStatus.RUNNING)
+    await store.update(record.id, lambda r: cancel(r, 60))
+    await asyncio.sleep(CONFIG.lease_seconds)  # the next renewal finds the job is no longer its own
+    assert runner.service.pool.in_flight == 0
+    assert (await store.get(record.id)).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_a_waiter_is_woken_when_the_job_ends_not_at_the_next_poll(
+    store: JobStore, service: SpeechService
+) -> None:
+    slow_poll = RunnerConfig(concurrency=1, lease_seconds=2, max_attempts=2, retention_seconds=60, poll_seconds=30)
+    runner = JobRunner(store, service, lambda record, s: stored_audio(record, s), slow_poll)
+    record = await queue_job(store, 3)
+    runner.start()
+    runner.notify()
+    try:
+        done = await asyncio.wait_for(runner.wait(record.id, timeout=60), 10)  # far less than one poll
+    finally:
+        await runner.stop()
+    assert done is not None and done.status is JobStatus.DONE

@@ -139,10 +139,40 @@ async def test_api_key(make_fake_app: AppFactory) -> None:
         ),
         ({"config": {"model": "stt-general"}, "request": {"uri": "https://example.com/a.wav"}}, 422, "uri_refused"),
         ({"request": {"data": "AAAA"}}, 422, "validation_error"),
+        *(
+            ({"config": {"model": "stt-general", field: value}, "request": {"data": "AAAA"}}, 422, "validation_error")
+            for field, value in [
+                ("speaker_count", "two"),
+                ("speaker_count", [2]),
+                ("speaker_count", 1.5),
+                ("wait", "no"),
+                ("wait", "false"),
+                ("auto_punctuation", "false"),
+                ("include_partial_results", 1),
+            ]
+        ),
+        ({"config": "stt-general", "request": {"data": "AAAA"}}, 422, "validation_error"),
+        ({"config": {"model": "stt-general"}, "request": ["AAAA"]}, 422, "validation_error"),
+        ({"config": {"model": "stt-general"}, "request": {"uri": "http://a:1:2/x.wav"}}, 422, "uri_refused"),
     ],
 )
 async def test_validation(fake_client: httpx.AsyncClient, payload: dict[str, Any], status: int, code: str) -> None:
     assert_prosa_error(await fake_client.post(URL, json=payload), status, code)
+
+
+async def test_malformed_bodies_name_the_field(fake_client: httpx.AsyncClient) -> None:
+    huge = b'{"config": {"model": "stt-general", "speaker_count": 1e400}, "request": {"data": "AAAA"}}'
+    response = await fake_client.post(URL, content=huge, headers={"content-type": "application/json"})
+    assert_prosa_error(response, 422, "validation_error")
+    assert response.json()["context"] == {"param": "config.speaker_count"}
+    deep = b"[" * 500 + b"]" * 500
+    response = await fake_client.post(
+        URL, content=b'{"config": ' + deep + b"}", headers={"content-type": "application/json"}
+    )
+    assert_prosa_error(response, 422, "validation_error")
+    assert "nested deeper" in response.json()["message"]
+    for page in ("99999999999999999999", "1" * 60_000, "0", "-1"):
+        assert_prosa_error(await fake_client.get(URL, params={"page": page}), 422, "validation_error")
 
 
 async def test_unknown_job_and_body_limit(make_fake_app: AppFactory) -> None:
@@ -164,8 +194,10 @@ async def test_list_pages_without_results(fake_client: httpx.AsyncClient) -> Non
 
 
 async def test_models(fake_client: httpx.AsyncClient) -> None:
-    names = [m["name"] for m in (await fake_client.get(f"{URL}/models")).json()]
-    assert names[0] == "stt-general" and "whisper-base" in names
+    models = {m["name"]: m for m in (await fake_client.get(f"{URL}/models")).json()}
+    assert next(iter(models)) == "stt-general" and "whisper-base" in models
+    assert models["whisper-tiny.en"]["language"] == "en"
+    assert models["whisper-base"]["language"] == "multilingual (detected)"
 
 
 async def test_async_duration_limit(make_fake_app: AppFactory) -> None:

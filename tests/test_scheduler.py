@@ -277,3 +277,62 @@ async def test_interactive_work_preempts_a_background_window_which_runs_again(tm
         ]
     finally:
         await pool.stop()
+
+
+async def test_a_reserve_worker_takes_interactive_work_while_background_holds_the_others(tmp_path: Path) -> None:
+    recorder = Recorder()
+    pool = await make_pool(tmp_path, recorder, workers=1, delay=0.3, queue=4, reserve=1)
+    try:
+        produced: list[Segment] = []
+        background = pool.submit(request(90), lambda s, *_: produced.append(s), lane=Lane.BACKGROUND)
+        second = pool.submit(request(90), lane=Lane.BACKGROUND)
+        while not produced:
+            await asyncio.sleep(0.01)
+        assert pool.in_flight == 1  # background work never goes to the reserve
+        await pool.transcribe(request(5))
+        assert ("cancelled", "preempted") not in recorder.events  # the background window kept its worker
+        assert [lane for lane, *_ in recorder.assignments].count(Lane.INTERACTIVE) == 1
+        for job in (background, second):
+            pool.cancel(job)
+    finally:
+        await pool.stop()
+
+
+async def test_a_new_request_takes_the_reserve_only_when_the_regular_workers_hold_long_ones(tmp_path: Path) -> None:
+    recorder = Recorder()
+    pool = await make_pool(tmp_path, recorder, workers=1, delay=0.2, queue=4, reserve=1)
+
+    async def peak_while(job: object) -> int:
+        busy = []
+        while not job.future.done():  # type: ignore[attr-defined]
+            busy.append(pool.in_flight)
+            await asyncio.sleep(0.02)
+        return max(busy)
+
+    try:
+        produced: list[Segment] = []
+        single = pool.submit(request(25), lambda s, *_: produced.append(s))  # one window
+        await asyncio.sleep(0.3)
+        assert await peak_while(pool.submit(request(5))) == 1  # same lane, a request as short: it waits
+        await single.future
+        produced.clear()
+        long = pool.submit(request(90), lambda s, *_: produced.append(s))  # three windows
+        while not produced:
+            await asyncio.sleep(0.01)
+        short = pool.submit(request(5))
+        assert await peak_while(short) == 2  # it ran on the reserve beside the long request's window
+        assert not long.future.done()
+        await long.future
+        assert {lane for lane, *_ in recorder.assignments} == {Lane.INTERACTIVE}
+    finally:
+        await pool.stop()
+
+
+async def test_regular_workers_run_at_a_lower_os_priority_than_the_reserve(tmp_path: Path) -> None:
+    pool = await make_pool(tmp_path, Recorder(), workers=2, reserve=1, nice=7)
+    try:
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        priorities = sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.worker_pids)
+        assert priorities == [own, min(own + 7, 19), min(own + 7, 19)]
+    finally:
+        await pool.stop()

@@ -34,6 +34,10 @@ class BatchItem:
 
 
 class Engine(Protocol):
+    def check(self, request: TranscriptionRequest) -> None:
+        """Refuse (InvalidArgument) what the model cannot take, before any audio is decoded."""
+        ...
+
     def speech(self, pcm: np.ndarray) -> list[Span]:
         """Sorted speech regions of one mono block, in samples."""
         ...
@@ -67,3 +71,5 @@ class PipelineConfig:
     block_seconds: float
     """Long audio is searched for speech block by block (memory stays bounded)."""
     windows: WindowConfig = field(default_factory=WindowConfig)
+    min_audio_seconds: float = 0.1
+    """Shorter audio is refused (OpenAI's own minimum): it holds no word and costs a whole window."""

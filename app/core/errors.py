@@ -2,7 +2,8 @@
 
     SttError
      ├── InvalidArgument        the request is malformed or asks for something unsupported
-     │    └── UnsupportedMedia  the audio cannot be decoded (not audio, unknown codec)
+     │    ├── UnsupportedMedia  the audio cannot be decoded (not audio, unknown codec)
+     │    └── MethodNotAllowed  a known path asked with a method it does not serve
      ├── Unauthenticated        missing or wrong API key
      ├── NotFound               unknown model, job or operation
      ├── PayloadTooLarge        more bytes than the limit, counted while reading
@@ -34,6 +35,14 @@ class InvalidArgument(SttError):
 
 class UnsupportedMedia(InvalidArgument):
     kind = "unsupported_media"
+
+
+class MethodNotAllowed(InvalidArgument):
+    kind = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str = "") -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 class Unauthenticated(SttError):

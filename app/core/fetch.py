@@ -47,18 +47,35 @@ class FetchConfig:
     gcs_endpoint: str | None = None
 
 
+def check_scheme(uri: str, config: FetchConfig, *, param: str = "uri") -> str:
+    """The URI's scheme, if this server fetches it (checked when a job is submitted and again when run)."""
+    try:
+        parts = urlsplit(uri)
+        scheme = parts.scheme.lower()
+        parts.port  # noqa: B018 - raises on a port that is not one number (e.g. two ports)
+    except ValueError:
+        raise UriRefused(f"{uri[:200]!r} is not a valid URI", param=param) from None
+    if scheme not in SCHEMES:
+        raise UriRefused(
+            f"URI scheme {scheme or '(none)'!r} is not supported; use one of {', '.join(SCHEMES)}", param=param
+        )
+    if scheme not in config.allowed_schemes:
+        raise UriRefused(f"URI scheme {scheme!r} is not enabled on this server (ASR_ALLOWED_URI_SCHEMES)", param=param)
+    return scheme
+
+
 @contextlib.asynccontextmanager
 async def fetched(uri: str, config: FetchConfig) -> AsyncIterator[AudioInput]:
     """The audio behind `uri`, as a local file for the time of the `async with` block."""
-    scheme = urlsplit(uri).scheme.lower()
-    if scheme not in SCHEMES:
-        raise UriRefused(
-            f"URI scheme {scheme or '(none)'!r} is not supported; use one of {', '.join(SCHEMES)}", param="uri"
-        )
-    if scheme not in config.allowed_schemes:
-        raise UriRefused(f"URI scheme {scheme!r} is not enabled on this server (ASR_ALLOWED_URI_SCHEMES)", param="uri")
+    scheme = check_scheme(uri, config)
     if scheme == "file":
-        yield AudioInput(path=str(_local_file(uri, config)))
+        fd = await asyncio.to_thread(_open_local_file, uri, config)
+        try:
+            # The workers read the descriptor checked here, not the path: a file swapped for a
+            # symlink while the request waits is never read (workers are children: /proc allows it).
+            yield AudioInput(path=f"/proc/{os.getpid()}/fd/{fd}")
+        finally:
+            os.close(fd)
         return
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=config.tmp_dir, prefix="fetch-")
@@ -82,7 +99,7 @@ class _Capped:
         await asyncio.to_thread(self.sink.write, chunk)
 
 
-def _local_file(uri: str, config: FetchConfig) -> Path:
+def _open_local_file(uri: str, config: FetchConfig) -> int:
     parts = urlsplit(uri)
     if config.file_root is None:
         raise UriRefused("file:// URIs need ASR_FILE_URI_ROOT to be set", param="uri")
@@ -92,24 +109,33 @@ def _local_file(uri: str, config: FetchConfig) -> Path:
     if "\x00" in path or ".." in Path(path).parts:
         raise UriRefused("file:// path may not contain '..' or NUL", param="uri")
     root = config.file_root.resolve()
-    resolved = Path(os.path.realpath(path))
-    if root != resolved and root not in resolved.parents:
+    resolved = os.path.realpath(path)
+    if not _within(root, Path(resolved)):
         raise UriRefused("file:// path is outside the allowed root", param="uri")
     try:
-        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NotFound(f"no such file: {path}", param="uri") from None
     except OSError as exc:
         raise UriRefused(f"cannot open {path}: {exc.strerror}", param="uri") from None
     try:
+        # Checked again on what was opened: a directory swapped between the check and the open
+        # cannot lead outside the root.
+        if not _within(root, Path(os.readlink(f"/proc/self/fd/{fd}"))):
+            raise UriRefused("file:// path is outside the allowed root", param="uri")
         info = os.fstat(fd)
-    finally:
+        if not stat.S_ISREG(info.st_mode):
+            raise UriRefused("file:// must name a regular file", param="uri")
+        if info.st_size > config.max_bytes:
+            raise PayloadTooLarge(config.max_bytes, info.st_size, param="uri")
+    except BaseException:
         os.close(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise UriRefused("file:// must name a regular file", param="uri")
-    if info.st_size > config.max_bytes:
-        raise PayloadTooLarge(config.max_bytes, info.st_size, param="uri")
-    return resolved
+        raise
+    return fd
+
+
+def _within(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def check_address(host: str, address: str, allow_private: bool) -> None:

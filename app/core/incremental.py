@@ -36,6 +36,8 @@ class StreamConfig:
     """Windows decoding or waiting at once; past it the reader waits (`room`), which slows the client."""
     overload_wait_seconds: float = 30.0
     """How long a window may wait for a place in the live lane before the stream fails Overloaded."""
+    min_tail_seconds: float = 0.1
+    """A last piece shorter than this (the pipeline's minimum audio) is dropped, not decoded."""
 
 
 class IncrementalTranscriber:
@@ -73,8 +75,9 @@ class IncrementalTranscriber:
 
     async def finish(self) -> Transcript:
         """Decode what is left and return the whole transcript."""
-        if len(self._pending) > 0:
-            self._start_window(len(self._pending))
+        tail = len(self._pending)
+        if tail > 0 and (tail >= self.config.min_tail_seconds * SAMPLE_RATE or not self._windows):
+            self._start_window(tail)
         try:
             parts = [(offset, await task) for offset, task in self._windows]
         except BaseException:

@@ -14,8 +14,22 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from app.core.jobs import Change, JobRecord, JobStatus
+from app.core.errors import Internal
+from app.core.jobs import Change, JobRecord, JobStatus, StoreCaps
 
+CREATE = """
+if redis.call('LLEN', KEYS[4]) + redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[5]) then return 'jobs' end
+local stored = tonumber(redis.call('GET', KEYS[6]) or '0')
+if stored + string.len(ARGV[2]) > tonumber(ARGV[6]) then return 'bytes:' .. stored end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 'exists' end
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('INCRBY', KEYS[6], string.len(ARGV[2]))
+end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('LPUSH', KEYS[4], ARGV[4])
+return 'ok'
+"""
 CLAIM = """
 local id = redis.call('RPOP', KEYS[1])
 if id then redis.call('ZADD', KEYS[2], ARGV[1], id) end
@@ -24,10 +38,12 @@ return id
 
 
 class RedisJobStore:
-    def __init__(self, url: str, prefix: str = "asr:") -> None:
+    def __init__(self, url: str, prefix: str = "asr:", *, caps: StoreCaps | None = None) -> None:
         self._redis: Any = aioredis.Redis.from_url(url)  # redis-py's stubs are looser than its behaviour
         self._p = prefix
+        self.caps = caps or StoreCaps()
         self._claim = self._redis.register_script(CLAIM)
+        self._create = self._redis.register_script(CREATE)
 
     def _job(self, job_id: str) -> str:
         return f"{self._p}job:{job_id}"
@@ -43,6 +59,11 @@ class RedisJobStore:
     def _leases(self) -> str:
         return f"{self._p}leases"
 
+    @property
+    def _stored(self) -> str:
+        """Bytes of audio held, kept by create and by every terminal update."""
+        return f"{self._p}audio-bytes"
+
     def _kind(self, kind: str) -> str:
         return f"{self._p}kind:{kind}"
 
@@ -54,13 +75,21 @@ class RedisJobStore:
         return None if record.expires is not None and record.expires < time.time() else record
 
     async def create(self, record: JobRecord, audio: bytes | None) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._job(record.id), json.dumps(record.to_dict()), nx=True)
-            if audio is not None:
-                pipe.set(self._audio(record.id), audio)
-            pipe.zadd(self._kind(record.kind), {record.id: record.created})
-            pipe.lpush(self._queue, record.id)
-            await pipe.execute()
+        # One script: the caps are checked and the job stored atomically across replicas.
+        keys = [self._job(record.id), self._audio(record.id), self._kind(record.kind), self._queue, self._leases]
+        args: list[str | bytes | float] = [json.dumps(record.to_dict()), audio or b"", record.created, record.id]
+        caps: list[str | bytes | float] = [
+            self.caps.max_active_jobs,
+            self.caps.max_audio_bytes,
+            "1" if audio is not None else "0",
+        ]
+        outcome = (await self._create(keys=[*keys, self._stored], args=[*args, *caps])).decode()
+        if outcome == "jobs":
+            self.caps.check(self.caps.max_active_jobs, 0, 0)
+        elif outcome.startswith("bytes:"):
+            self.caps.check(0, int(outcome.split(":")[1]), len(audio or b""))
+        elif outcome != "ok":
+            raise Internal(f"job {record.id} exists already")
 
     async def get(self, job_id: str) -> JobRecord | None:
         return self._decode(await self._redis.get(self._job(job_id)))
@@ -108,13 +137,19 @@ class RedisJobStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(key)
+                    await pipe.watch(key, self._audio(job_id))
                     record = self._decode(await pipe.get(key))
                     if record is None or not change(record):
                         await pipe.reset()
                         return record
+                    audio_bytes = int(await pipe.strlen(self._audio(job_id))) if record.status.terminal else 0
                     pipe.multi()
                     pipe.set(key, json.dumps(record.to_dict()))
+                    if record.status.terminal:
+                        pipe.lrem(self._queue, 0, job_id)  # so the queue's length counts live jobs only
+                    if audio_bytes:
+                        pipe.delete(self._audio(job_id))
+                        pipe.decrby(self._stored, audio_bytes)
                     if record.status is JobStatus.RUNNING and record.lease_until:
                         pipe.zadd(self._leases, {job_id: record.lease_until})
                     else:
@@ -122,7 +157,6 @@ class RedisJobStore:
                     if record.expires is not None:
                         # Past retention Redis forgets the job and its audio by itself.
                         pipe.expireat(key, int(record.expires) + 1)
-                        pipe.expireat(self._audio(job_id), int(record.expires) + 1)
                     await pipe.execute()
                     return record
                 except WatchError:

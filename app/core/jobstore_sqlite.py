@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.core.jobs import Change, JobRecord, JobStatus
+from app.core.jobs import Change, JobRecord, JobStatus, StoreCaps
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_until REAL,
     expires REAL,
     record TEXT NOT NULL,
-    audio BLOB
+    audio BLOB,
+    audio_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created);
 CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, created);
@@ -32,12 +33,16 @@ CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, created);
 
 
 class SqliteJobStore:
-    def __init__(self, path: Path, *, takeover_on_start: bool = True) -> None:
+    def __init__(self, path: Path, *, takeover_on_start: bool = True, caps: StoreCaps | None = None) -> None:
+        self.caps = caps or StoreCaps()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "audio_bytes" not in columns:  # a store written by an older release
+            self._db.execute("ALTER TABLE jobs ADD COLUMN audio_bytes INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
         if takeover_on_start:
             # One file serves one server: whatever was running belonged to a process now gone.
@@ -61,9 +66,15 @@ class SqliteJobStore:
         )
         if insert:
             self._db.execute(
-                "INSERT INTO jobs (kind, status, created, lease_until, expires, record, audio, id)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (*values, audio, record.id),
+                "INSERT INTO jobs (kind, status, created, lease_until, expires, record, audio, audio_bytes, id)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (*values, audio, len(audio or b""), record.id),
+            )
+        elif record.status.terminal:
+            self._db.execute(
+                "UPDATE jobs SET kind=?, status=?, created=?, lease_until=?, expires=?, record=?,"
+                " audio=NULL, audio_bytes=0 WHERE id=?",
+                (*values, record.id),
             )
         else:
             self._db.execute(
@@ -78,7 +89,15 @@ class SqliteJobStore:
         return JobRecord.from_dict(json.loads(row[0]))
 
     async def create(self, record: JobRecord, audio: bytes | None) -> None:
-        await self._call(lambda: self._write(record, audio, insert=True))
+        def insert() -> None:
+            active, stored = self._db.execute(
+                "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'running')),"
+                " COALESCE(SUM(audio_bytes), 0) FROM jobs"
+            ).fetchone()
+            self.caps.check(int(active), int(stored), len(audio or b""))
+            self._write(record, audio, insert=True)
+
+        await self._call(insert)
 
     async def get(self, job_id: str) -> JobRecord | None:
         result: JobRecord | None = await self._call(self._read, job_id)

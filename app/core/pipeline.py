@@ -17,7 +17,7 @@ import numpy as np
 
 from app.core.audio import SAMPLE_RATE, DecodedAudio, decode
 from app.core.engine import BatchItem, Engine, LanguageGuess, PipelineConfig
-from app.core.errors import Cancelled
+from app.core.errors import Cancelled, InvalidArgument
 from app.core.text import postprocess
 from app.core.types import (
     Alternative,
@@ -97,11 +97,13 @@ def make_plan(
     spool: Path | None = None,
     should_abort: Callable[[], bool] = bool,
 ) -> Plan:
+    engine.check(request)
     limits = config.limits
     if request.max_seconds is not None:
         limits = replace(limits, max_seconds=min(limits.max_seconds, request.max_seconds))
     pcm = decode(request.audio, limits, keep_channels=request.separate_channels, tmp_dir=config.tmp_dir, spool=spool)
     try:
+        _check_length(request, pcm.frames / SAMPLE_RATE, config)
         windows: list[Window] = []
         languages: list[LanguageGuess | None] = []
         for channel in range(pcm.channels):
@@ -112,6 +114,21 @@ def make_plan(
         pcm.close()
         raise
     return Plan(str(pcm.path), pcm.channels, pcm.frames, tuple(windows), tuple(languages))
+
+
+def _check_length(request: TranscriptionRequest, seconds: float, config: PipelineConfig) -> None:
+    if seconds < config.min_audio_seconds:
+        raise InvalidArgument(
+            f"Audio is too short ({seconds:.3f} s). Minimum audio length is {config.min_audio_seconds:g} seconds.",
+            param="audio",
+        )
+    asked = sum(end - start for start, end in request.intervals)
+    if asked > seconds + 0.01:
+        # Repeats and overlaps count: otherwise one clip could be paid for many times over.
+        raise InvalidArgument(
+            f"the intervals add up to {asked:.2f} s, more than the {seconds:.2f} s of audio",
+            param="intervals",
+        )
 
 
 def _channel_spans(

@@ -61,6 +61,13 @@ class PoolConfig:
     batch_size: int = 1
     wide: bool = False
     """Lend idle workers' cores to a lone window (the engine holds a copy with more threads)."""
+    reserve: int = 0
+    """Extra workers that take only live and interactive work, and only while a regular worker holds
+    lower-lane work (a window cannot be interrupted mid-generate, so preemption alone leaves the
+    request waiting up to a window)."""
+    nice: int = 0
+    """OS niceness added to the regular workers, so a reserve worker (and the event loop) gets its
+    core first when they contend."""
 
     def lane(self, lane: Lane) -> LaneConfig:
         return self.lanes.get(lane, LaneConfig(self.queue_size, 0.0))
@@ -106,6 +113,7 @@ class Worker:
     assignment: Assignment | None = None
     served: int = 0
     load_error: str | None = None
+    reserve: bool = False
 
     @property
     def idle(self) -> bool:
@@ -159,7 +167,7 @@ class DecoderPool:
     # -- life cycle ------------------------------------------------------------------------
     async def start(self, wait: bool = True) -> None:
         self._loop = asyncio.get_running_loop()
-        for slot in range(self.config.workers):
+        for slot in range(self.config.workers + self.config.reserve):
             await self._spawn(slot)
         if wait:
             await self.wait_ready()
@@ -193,15 +201,17 @@ class DecoderPool:
     async def _spawn(self, slot: int) -> None:
         parent, child = self._ctx.Pipe()
         abort = self._ctx.Value("q", 0)
+        reserve = slot >= self.config.workers
         process = self._ctx.Process(
             target=worker_main,
             args=(child, abort, self.factory, self.config.pipeline, self.config.worker_max_jobs),
-            name=f"asr-worker-{slot}",
+            kwargs={"nice": 0 if reserve else self.config.nice},
+            name=f"asr-{'reserve' if reserve else 'worker'}-{slot}",
             daemon=True,
         )
         await asyncio.to_thread(process.start)
         child.close()  # so the parent sees EOF when the worker dies
-        worker = Worker(slot, process, parent, abort)
+        worker = Worker(slot, process, parent, abort, reserve=reserve)
         self._workers[slot] = worker
         threading.Thread(target=self._read, args=(worker,), name=f"asr-reader-{slot}", daemon=True).start()
 
@@ -253,6 +263,11 @@ class DecoderPool:
         self._dispatch()
         return job
 
+    def fail_all(self, error: SttError) -> None:
+        """End every admitted job with `error` (shutdown): waiting windows dropped, running ones aborted."""
+        for job in list(self._jobs.values()):
+            self._fail(job, error)
+
     def cancel(self, job: Job) -> None:
         if job.id not in self._jobs:
             return
@@ -266,12 +281,12 @@ class DecoderPool:
 
     # -- dispatch ------------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        for worker in list(self._workers.values()):
+        for worker in sorted(self._workers.values(), key=lambda w: w.reserve):
             if not worker.idle:
                 continue
-            picked = self._scheduler.next()
+            picked = self._reserve_pick() if worker.reserve else self._scheduler.next()
             if picked is None:
-                return
+                continue
             job, item = picked
             job.started = job.started or time.monotonic()
             items: list[tuple[Job, Item]] = [(job, item)]
@@ -279,6 +294,26 @@ class DecoderPool:
                 items += self._scheduler.more_like(job.lane, self._batchable(job, item), self.config.batch_size - 1)
             self._assign(worker, items)
         self._preempt()
+
+    def _reserve_pick(self) -> tuple[Job, Item] | None:
+        """Work for a reserve worker, only while no regular worker idles: work of a lane above one a
+        regular worker holds; or a new request of the top lane held when every regular worker is on
+        a window of a longer request (so a short request never waits behind long ones). Never
+        background work."""
+        regular = [w.assignment for w in self._workers.values() if not w.reserve and w.ready]
+        if not regular or any(a is None for a in regular):
+            return None
+        held = [a for a in regular if a is not None]
+        picked = self._scheduler.next(tuple(lane for lane in Lane if lane < max(a.lane for a in held)))
+        top = min(a.lane for a in held)
+        if picked is None and top < Lane.BACKGROUND and all(a.lane > top or self._long(a) for a in held):
+            picked = self._scheduler.next_fresh(top)
+        return picked
+
+    @staticmethod
+    def _long(assignment: Assignment) -> bool:
+        job = assignment.items[0][0]
+        return assignment.kind == "decode" and job.plan is not None and len(job.plan.windows) > 1
 
     def _preempt(self) -> None:
         """Work of a higher lane waits and every worker is busy: ask workers on lower-lane windows to
@@ -337,8 +372,8 @@ class DecoderPool:
         """Every core for `worker` when nothing else waits and every other worker idles. The others
         are not held back: work that comes meanwhile starts at once on them (the cores are then
         briefly shared), so a lone request is fast and requests never queue behind a wide one."""
-        others = [w for w in self._workers.values() if w is not worker]
-        return not self._scheduler.waiting() and bool(others) and all(w.idle for w in others)
+        others = [w for w in self._workers.values() if w is not worker and not w.reserve]
+        return not worker.reserve and not self._scheduler.waiting() and bool(others) and all(w.idle for w in others)
 
     @staticmethod
     def _work(job: Job, window: Window) -> Any:
@@ -505,7 +540,7 @@ class DecoderPool:
 
     def _note_readiness(self) -> None:
         workers = self._workers.values()
-        if len(workers) == self.config.workers and all(w.ready or w.load_error for w in workers):
+        if len(workers) == self.config.workers + self.config.reserve and all(w.ready or w.load_error for w in workers):
             self._all_ready.set()
 
 

@@ -105,6 +105,18 @@ class Scheduler:
                 return taken
         return None
 
+    def next_fresh(self, lane: Lane) -> tuple[Job, Item] | None:
+        """The plan of the oldest request of `lane` that has not started."""
+        queue = self._lanes[lane]
+        job = next((j for j in queue if j.fresh), None)
+        if job is None:
+            return None
+        queue.remove(job)
+        job.queued = False
+        item = job.take()
+        self.add(job)
+        return job, item
+
     def more_like(self, lane: Lane, accept: Callable[[Job, Window], bool], limit: int) -> list[tuple[Job, Window]]:
         """Up to `limit` further windows of `lane` that `accept` allows, in rotation order."""
         found: list[tuple[Job, Window]] = []

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.core.audio import SAMPLE_RATE
 from app.core.engine import BatchItem, LanguageGuess
+from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
 from app.core.types import Alternative, Segment, TranscriptionRequest, Word
 from app.core.windows import Span
@@ -26,6 +27,7 @@ WINDOW = 30  # seconds Whisper's encoder sees at once
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
+PROMPT_TOKENS = 223  # Whisper's own limit: max_length // 2 - 1 (faster-whisper silently drops the rest)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,15 @@ class WhisperEngine:
         )
 
     # -- planning ----------------------------------------------------------------------------
+    def check(self, request: TranscriptionRequest) -> None:
+        tokenizer = self.models[request.model].hf_tokenizer
+        for text, param in ((request.prompt, "prompt"), (" ".join(request.phrases), "phrases")):
+            if not text:
+                continue
+            count = len(tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids)
+            if count > PROMPT_TOKENS:
+                raise InvalidArgument(f"{param} is {count} tokens; Whisper reads at most {PROMPT_TOKENS}", param=param)
+
     def speech(self, pcm: np.ndarray) -> list[Span]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -284,7 +295,8 @@ class WhisperEngine:
         result = self._search(
             model, _encode(model, piece), tokenizer, request, [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         )
-        return _distinct(tokenizer, result, [Alternative(s.text.strip(), confidence)])[: request.alternatives]
+        found = _distinct(tokenizer, result, [Alternative(s.text.strip(), confidence)])[: request.alternatives]
+        return _ranked(found)
 
     def _search(
         self, model: Any, encoded: Any, tokenizer: Any, request: TranscriptionRequest, prompt: list[int]
@@ -342,6 +354,20 @@ def _suppressed(tokenizer: Any) -> list[int]:
     from faster_whisper.transcribe import get_suppressed_tokens
 
     return list(get_suppressed_tokens(tokenizer, [-1]))
+
+
+def _ranked(alternatives: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
+    """Confidences that agree with the order. The first alternative is the segment's own decode
+    (scored by its mean token log-probability), the others the beam's (scored by the search): the
+    two measures differ, so the first takes the best score of either and each later one is capped
+    by the one before it."""
+    if not alternatives:
+        return alternatives
+    top = max(a.confidence for a in alternatives)
+    ranked = [Alternative(alternatives[0].text, top)]
+    for a in alternatives[1:]:
+        ranked.append(Alternative(a.text, min(a.confidence, ranked[-1].confidence)))
+    return tuple(ranked)
 
 
 def _distinct(tokenizer: Any, result: Any, found: list[Alternative]) -> tuple[Alternative, ...]:

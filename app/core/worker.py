@@ -32,11 +32,15 @@ def worker_main(
     factory: EngineFactory,
     config: PipelineConfig,
     max_jobs: int,
+    *,
+    nice: int = 0,
 ) -> None:
     # The parent owns shutdown: Ctrl-C and SIGTERM reach it, and it stops workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if nice:
+        os.nice(nice)
     try:
         engine = factory()
     except Exception as exc:

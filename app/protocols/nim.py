@@ -14,9 +14,11 @@ from app.core.errors import NotFound
 from app.core.models import ALIASES
 from app.protocols.openai.errors import render_error
 from app.state import metrics_of, settings_of
-from app.web import error_route
+from app.web import bearer_token, error_route, require_api_key
 
-router = APIRouter(route_class=error_route(render_error), tags=["nim"])
+health = APIRouter(route_class=error_route(render_error), tags=["nim"])
+"""Probes and metrics: no key (Kubernetes and Prometheus send none)."""
+router = APIRouter(route_class=error_route(render_error), tags=["nim"], dependencies=[require_api_key(bearer_token)])
 STARTED = int(time.time())
 
 
@@ -24,17 +26,19 @@ def _health(status: str, message: str) -> dict[str, Any]:
     return {"object": "health.response", "message": message, "status": status}
 
 
-@router.get("/v1/health/live", summary="Liveness: the process serves HTTP")
-@router.get("/healthz", include_in_schema=False)
+@health.head("/v1/health/live", include_in_schema=False)
+@health.get("/v1/health/live", summary="Liveness: the process serves HTTP")
+@health.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
 async def live() -> dict[str, Any]:
     return _health("live", "Service is live.")
 
 
-@router.get("/v1/health/ready", summary="Readiness: models loaded and decoders up")
-@router.get("/readyz", include_in_schema=False)
+@health.head("/v1/health/ready", include_in_schema=False)
+@health.get("/v1/health/ready", summary="Readiness: models loaded and decoders up")
+@health.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
 async def ready(request: Request) -> JSONResponse:
     service = request.app.state.service
-    if service is not None and service.pool.ready:
+    if service is not None and service.pool.ready and not request.app.state.draining:
         return JSONResponse(_health("ready", "Service is ready."))
     body = {"error": {"message": "Service is not ready", "type": "service_unavailable", "code": 503}}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
@@ -76,7 +80,7 @@ async def metadata(request: Request) -> dict[str, Any]:
         "version": app.__version__,
         "repository_override": "",
         "selectedModelProfileId": f"cpu-{settings.compute_type}-{settings.workers}x{settings.threads_per_worker}",
-        "assetInfo": [str(spec.path) for spec in specs],
+        "assetInfo": [spec.path.name for spec in specs],  # names only: paths tell a client nothing it needs
         "licenseInfo": {"name": "MIT", "path": "NOTICE", "sha": "", "type": "Whisper weights by OpenAI (MIT)"},
         "modelInfo": [
             {
@@ -100,7 +104,7 @@ async def metadata(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/metrics", summary="Prometheus metrics")
-@router.get("/metrics", include_in_schema=False)
+@health.get("/v1/metrics", summary="Prometheus metrics")
+@health.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     return Response(metrics_of(request).render(), media_type=CONTENT_TYPE_LATEST)

@@ -6,14 +6,18 @@ Whatever Whisper cannot honour is refused with a 400 naming the field, never sil
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.core import languages
 from app.core.errors import InvalidArgument
 from app.core.types import RawEncoding, RawFormat
+from app.protocols.google.shapes import ConfigShapes
 
 ENCODINGS = {
     0: "ENCODING_UNSPECIFIED", 1: "LINEAR16", 2: "FLAC", 3: "MULAW", 4: "AMR", 5: "AMR_WB",
@@ -134,6 +138,15 @@ def _refuse_unhonourable(config: dict[str, Any]) -> None:
         raise _bad("latency", "only meaningful for streaming recognition")
 
 
+def _check_shapes(config: dict[str, Any]) -> None:
+    try:
+        ConfigShapes.model_validate(config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise InvalidArgument(f"Invalid value at '{where}': {first['msg']}", param=where) from None
+
+
 def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) -> GoogleConfig:
     if not isinstance(raw, dict):
         raise InvalidArgument("Invalid JSON payload received. 'config' must be an object.", param="config")
@@ -144,6 +157,7 @@ def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) 
                 f"Invalid JSON payload received. Unknown name \"{key}\" at 'config': Cannot find field.",
                 param=f"config.{key}",
             )
+    _check_shapes(config)
     _refuse_unhonourable(config)
     tags = [str(config["languageCode"])] if config.get("languageCode") else []
     extra = config.get("alternativeLanguageCodes") or []
@@ -192,8 +206,8 @@ def _intervals(value: Any) -> tuple[tuple[float, float], ...]:
         result = tuple((float(a), float(b)) for a, b in pairs)
     except (ValueError, TypeError):
         raise _bad("intervalsJson", "a JSON array of [start, end] pairs in seconds") from None
-    if any(not 0 <= a < b for a, b in result):
-        raise _bad("intervalsJson", "each interval needs 0 <= start < end")
+    if any(not (math.isfinite(b) and 0 <= a < b) for a, b in result):
+        raise _bad("intervalsJson", "each interval needs finite 0 <= start < end")
     return result
 
 

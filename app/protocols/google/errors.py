@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from app.core.errors import Overloaded, PayloadTooLarge, SttError, Unavailable, kinds
+from app.core.errors import MethodNotAllowed, Overloaded, PayloadTooLarge, SttError, Unavailable, kinds
 
 # kind -> (HTTP status, google.rpc.Code name, google.rpc.Code number)
 TABLE: dict[str, tuple[int, str, int]] = {
     "invalid_argument": (400, "INVALID_ARGUMENT", 3),
     "payload_too_large": (400, "INVALID_ARGUMENT", 3),
     "audio_too_long": (400, "INVALID_ARGUMENT", 3),
+    "method_not_allowed": (405, "INVALID_ARGUMENT", 3),
     "unauthenticated": (401, "UNAUTHENTICATED", 16),
     "not_found": (404, "NOT_FOUND", 5),
     "overloaded": (429, "RESOURCE_EXHAUSTED", 8),
@@ -25,9 +26,14 @@ def classify(error: SttError) -> tuple[int, str, int]:
     return next((TABLE[k] for k in kinds(error) if k in TABLE), TABLE["internal"])
 
 
+CORE_FIELDS = {"intervals": "config.intervalsJson", "phrases": "config.speechContexts"}
+
+
 def message(error: SttError) -> str:
     if isinstance(error, PayloadTooLarge) and error.param != "uri":
         return f"Request payload size exceeds the limit: {error.limit} bytes."
+    if error.param in CORE_FIELDS:
+        return f"Invalid recognition '{CORE_FIELDS[error.param]}': {error.message}"
     return error.message
 
 
@@ -46,6 +52,8 @@ def render_error(error: SttError) -> JSONResponse:
         headers["Retry-After"] = str(error.retry_after)
     if error.kind == "unauthenticated":
         headers["WWW-Authenticate"] = 'Bearer realm="asr"'
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow
     return JSONResponse(
         {"error": {"code": status, "message": message(error), "status": name}}, status_code=status, headers=headers
     )

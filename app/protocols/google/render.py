@@ -75,7 +75,7 @@ def operation(record: JobRecord) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "@type": f"{TYPE_ROOT}.{version}.LongRunningRecognizeMetadata",
         "progressPercent": int(record.progress),
-        "startTime": timestamp(record.started or record.created),
+        "startTime": timestamp(record.created),  # "time when the request was received": one value throughout
         "lastUpdateTime": timestamp(record.updated),
     }
     if record.meta.get("uri"):

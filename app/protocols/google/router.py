@@ -11,19 +11,18 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.core.codec import request_to_dict
 from app.core.errors import AudioTooLong, InvalidArgument, NotFound
-from app.core.fetch import FetchConfig, UriRefused, fetched
-from app.core.jobs import AudioLoader, JobRecord, JobStore
+from app.core.fetch import FetchConfig, fetched
+from app.core.jobs import JobRecord
+from app.core.runner import AudioLoader
 from app.core.types import AudioInput, TranscriptionRequest
 from app.protocols.google.config import GoogleConfig, audio_format, parse_config, primary_language
 from app.protocols.google.errors import render_error
 from app.protocols.google.render import new_request_id, operation, recognize_response
 from app.protocols.shared import decode_base64, job_audio_loader, read_json
-from app.state import service_of, settings_of
-from app.web import bearer_token, check_api_key, error_route, until_disconnect
+from app.state import jobs_of, service_of, settings_of
+from app.web import bearer_token, error_route, require_api_key, until_disconnect
 
-router = APIRouter(route_class=error_route(render_error), tags=["google"])
 GOOGLE_MAX_ALTERNATIVES = 30
 PREFIXES = {"/v1": "v1", "/v1p1beta1": "v1p1beta1", "": "v1p1beta1"}  # Mod9 answers v1p1beta1 types
 
@@ -32,9 +31,11 @@ def _key(request: Request) -> str | None:
     return request.query_params.get("key") or request.headers.get("x-goog-api-key") or bearer_token(request)
 
 
+router = APIRouter(route_class=error_route(render_error), tags=["google"], dependencies=[require_api_key(_key)])
+
+
 async def _body(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
-    check_api_key(_key(request), settings.api_keys)
     return await read_json(request, settings.google_max_request_bytes)
 
 
@@ -130,48 +131,37 @@ async def long_running(request: Request, prefix: str) -> Response:
             param="outputConfig",
         )
     content, uri = _audio_spec(body)
-    service = service_of(request)
-    data: bytes | None = None
-    if content is not None:
-        data = await decode_base64(content, "audio.content")
-        audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
-    else:
-        scheme = str(uri).split(":", 1)[0].lower()
-        if scheme not in fetch_config_of(request).allowed_schemes:
-            raise UriRefused(
-                f"URI scheme {scheme!r} is not enabled on this server (ASR_ALLOWED_URI_SCHEMES)", param="audio.uri"
-            )
-        audio = AudioInput(path=str(uri))
-    core = service.prepare(core_request(config, audio))  # refuse a bad model or option now, not later
-    record = JobRecord(
-        id=new_request_id(),
-        kind="google",
-        request=request_to_dict(core),
-        meta={"version": PREFIXES[prefix], "uri": uri, "config": config.to_meta(), "request_id": new_request_id()},
+    jobs = jobs_of(request)
+    data = await decode_base64(content, "audio.content") if content is not None else None
+    raw = audio_format(config, data[:4096]) if data is not None else None
+    record = await jobs.submit(
+        new_request_id(),
+        "google",
+        core_request(config, AudioInput(data=b"", raw=raw)),
+        {"version": PREFIXES[prefix], "config": config.to_meta(), "request_id": new_request_id()},
+        audio=data,
+        uri=None if uri is None else str(uri),
+        uri_param="audio.uri",
     )
-    store: JobStore = request.app.state.jobs
-    await store.create(record, data)
-    request.app.state.runner.notify()
     return JSONResponse(operation(record))
 
 
 async def get_operation(request: Request, name: str) -> Response:
-    check_api_key(_key(request), settings_of(request).api_keys)
     name = name.rstrip("/")
-    store: JobStore = request.app.state.jobs
-    record = await store.get(name)
-    if record is None or record.kind != "google":
+    record = await jobs_of(request).get(name, "google")
+    if record is None:
         raise NotFound(f"Operation {name} not found.", param="name")
     return JSONResponse(operation(record))
 
 
 async def list_operations(request: Request) -> Response:
-    check_api_key(_key(request), settings_of(request).api_keys)
     size_text = request.query_params.get("pageSize") or "50"
     if not size_text.isdigit() or not 0 < int(size_text) <= 1000:
         raise InvalidArgument("pageSize must be between 1 and 1000", param="pageSize")
-    store: JobStore = request.app.state.jobs
-    records, token = await store.page("google", int(size_text), request.query_params.get("pageToken"))
+    given = request.query_params.get("pageToken") or None
+    if given is not None and not (given.isdigit() and len(given) <= 12):
+        raise InvalidArgument("Invalid pageToken: pass the nextPageToken of the previous page", param="pageToken")
+    records, token = await jobs_of(request).page("google", int(size_text), given)
     body: dict[str, Any] = {"operations": [operation(r) for r in records]}
     if token:
         body["nextPageToken"] = token

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from app.core.errors import Overloaded, SttError, Unavailable, kinds
+from app.core.errors import MethodNotAllowed, Overloaded, SttError, Unavailable, kinds
 
 # kind -> (HTTP status, error type, error code)
 TABLE: dict[str, tuple[int, str, str | None]] = {
     "invalid_argument": (400, "invalid_request_error", None),
     "unsupported_media": (400, "invalid_request_error", "unsupported_format"),
+    "method_not_allowed": (405, "invalid_request_error", "method_not_allowed"),
     "unauthenticated": (401, "invalid_request_error", "invalid_api_key"),
     "not_found": (404, "invalid_request_error", "not_found"),
     "payload_too_large": (413, "server_error", None),
@@ -36,4 +37,6 @@ def render_error(error: SttError) -> JSONResponse:
         headers["Retry-After"] = str(error.retry_after)
     if error.kind == "unauthenticated":
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow
     return JSONResponse(body, status_code=status, headers=headers)

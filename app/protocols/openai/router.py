@@ -18,9 +18,9 @@ from app.protocols.openai import render
 from app.protocols.openai.errors import error_body, render_error
 from app.protocols.openai.form import AudioParams, parse
 from app.state import service_of, settings_of
-from app.web import bearer_token, check_api_key, error_route, limit_body, until_disconnect
+from app.web import bearer_token, error_route, limit_body, require_api_key, until_disconnect
 
-router = APIRouter(route_class=error_route(render_error), tags=["openai"])
+router = APIRouter(route_class=error_route(render_error), tags=["openai"], dependencies=[require_api_key(bearer_token)])
 TEXT = "text/plain; charset=utf-8"
 
 
@@ -35,8 +35,6 @@ async def create_translation(request: Request) -> Response:
 
 
 async def _handle(request: Request, task: Task) -> Response:
-    settings = settings_of(request)
-    check_api_key(bearer_token(request), settings.api_keys)
     form = await _read_form(request)
     try:
         params = parse(form, task)

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi.responses import JSONResponse
 
-from app.core.errors import Overloaded, SttError, Unavailable, kinds
+from app.core.errors import MethodNotAllowed, Overloaded, SttError, Unavailable, kinds
 
 # kind -> (HTTP status, Prosa error code)
 TABLE: dict[str, tuple[int, str]] = {
@@ -15,6 +15,7 @@ TABLE: dict[str, tuple[int, str]] = {
     "uri_refused": (422, "uri_refused"),
     "audio_too_long": (422, "audio_too_long"),
     "payload_too_large": (413, "request_too_large"),
+    "method_not_allowed": (405, "method_not_allowed"),
     "unauthenticated": (401, "unauthorized"),
     "not_found": (404, "not_found"),
     "overloaded": (429, "rate_limited"),
@@ -37,4 +38,6 @@ def render_error(error: SttError) -> JSONResponse:
     body["recovery"] = {"retryable": bool(retry_after), "retry_after_seconds": retry_after}
     body["request_id"] = uuid.uuid4().hex
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow
     return JSONResponse(body, status_code=status, headers=headers)

@@ -15,9 +15,9 @@ from app.core import languages
 from app.core.errors import (
     Cancelled,
     InvalidArgument,
+    MethodNotAllowed,
     Overloaded,
     SttError,
-    Unauthenticated,
     Unavailable,
     UnsupportedMedia,
     kinds,
@@ -27,14 +27,14 @@ from app.core.stream_decode import ContainerStreamDecoder, StreamResampler, pcm_
 from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
 from app.protocols.yandex.render import document, error_document, variants
 from app.state import service_of, settings_of
-from app.web import check_api_key, error_route, limit_body, until_disconnect
+from app.web import error_route, limit_body, require_api_key, spooled, until_disconnect
 
 XML = "text/xml; charset=utf-8"
 UUID = re.compile(r"^[0-9a-fA-F]{32}$")
 # kind -> HTTP status
 STATUS = {
     "invalid_argument": 400, "unsupported_media": 400, "audio_too_long": 400, "payload_too_large": 413,
-    "unauthenticated": 401, "not_found": 400, "overloaded": 503, "unavailable": 503,
+    "method_not_allowed": 405, "unauthenticated": 401, "not_found": 404, "overloaded": 503, "unavailable": 503,
     "deadline_exceeded": 504, "cancelled": 499, "internal": 500,
 }  # fmt: skip
 
@@ -44,10 +44,16 @@ def render_error(error: SttError) -> Response:
     if error.param == "content-type":
         status = 415
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Overloaded | Unavailable) else {}
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.allow
     return Response(error_document(error), status_code=status, media_type=XML, headers=headers)
 
 
-router = APIRouter(route_class=error_route(render_error), tags=["yandex"])
+router = APIRouter(
+    route_class=error_route(render_error),
+    tags=["yandex"],
+    dependencies=[require_api_key(lambda request: request.query_params.get("key"), always=True)],
+)
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,6 @@ def _template(request: Request) -> TranscriptionRequest:
     request_uuid = query.get("uuid", "")
     if not UUID.match(request_uuid):
         raise InvalidArgument("uuid must be 32 hexadecimal digits", param="uuid")
-    key = query.get("key")
-    if settings.api_keys or not key:
-        if not key:
-            raise Unauthenticated("the key parameter is required")
-        check_api_key(key, settings.api_keys)
     topic = query.get("topic")
     if not topic:
         raise InvalidArgument("topic is required (e.g. queries, notes, numbers)", param="topic")
@@ -126,9 +127,9 @@ async def asr_xml(request: Request) -> Response:
         if chunked and (fmt.raw or fmt.container):
             transcript = await _while_arriving(request, body, fmt, template)
         else:
-            data = b"".join([chunk async for chunk in body])
-            audio = AudioInput(data=data, raw=fmt.raw)
-            transcript = await until_disconnect(request, service.transcribe(replace(template, audio=audio)))
+            async with spooled(body, settings.tmp_dir) as path:
+                audio = AudioInput(path=path, raw=fmt.raw)
+                transcript = await until_disconnect(request, service.transcribe(replace(template, audio=audio)))
     except ClientDisconnect:
         raise Cancelled("the client disconnected during the upload") from None
     headers = {"X-YaRequestId": str(uuid.uuid4()), "X-YaUuid": request.query_params["uuid"]}
@@ -144,6 +145,7 @@ async def _while_arriving(
         max_seconds=settings.stream_max_window_seconds,
         max_total_seconds=settings.max_audio_seconds,
         max_backlog=settings.stream_max_backlog_windows,
+        min_tail_seconds=settings.min_audio_seconds,
     )
     transcriber = IncrementalTranscriber(service_of(request), template, windows)
     try:

@@ -1,0 +1,56 @@
+"""Every example of README.md runs as written, from the repo root, against the real server (only the
+port is the test server's). A part that needs a cloud account (marked so in the README) is skipped."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, RealServer
+
+pytestmark = pytest.mark.e2e
+CLOUD = "(needs a cloud account)"
+# Every curl must succeed (HTTP status below 400); output is kept to check what came back.
+PRELUDE = 'curl() { command curl --fail-with-body -sS "$@"; echo; }\n'
+
+
+def blocks(language: str) -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    found = re.findall(rf"```{language}\n(.*?)```", readme, re.S)
+    return [b for b in found if not re.search(r"^make ", b, re.M)]  # the set-up commands themselves
+
+
+def runnable(block: str, server: RealServer) -> str:
+    lines = block.splitlines()
+    cut = next((i for i, line in enumerate(lines) if CLOUD in line), len(lines))
+    return "\n".join(lines[:cut]).replace("localhost:9000", f"127.0.0.1:{server.port}")
+
+
+def test_the_shell_examples_run_verbatim(real_server: RealServer, tmp_path: Path) -> None:
+    shell = blocks("bash")
+    assert len(shell) == 3
+    outputs = []
+    for block in shell:
+        script = PRELUDE + runnable(block, real_server)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, f"{block}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+        outputs.append(done.stdout)
+    text = "\n".join(outputs).lower()
+    assert text.count("ask not what your country can do for you") >= 8  # OpenAI, Google, Prosa, Yandex
+    for file in ("recognize.json", "job.json"):
+        (ROOT / file).unlink(missing_ok=True)
+
+
+def test_the_sdk_example_runs_verbatim(real_server: RealServer) -> None:
+    (block,) = blocks("python")
+    done = subprocess.run(
+        [sys.executable, "-c", runnable(block, real_server)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.lower().count("ask not what your country can do for you") == 2

@@ -1,0 +1,122 @@
+"""Properties of every route at once: the API key, the protocol's own error envelope for unknown
+paths and methods, HEAD on probes, and the API reference served offline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from app.main import create_app
+from app.protocols import docs
+from tests.conftest import fake_registry, fake_settings
+from tests.fakes import FakeEngineFactory
+
+OPEN = {"/v1/health/live", "/healthz", "/v1/health/ready", "/readyz", "/v1/metrics", "/metrics"}
+KEY = "sesame"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    return create_app(
+        fake_settings(tmp_path, api_keys=[KEY]), engine_factory=FakeEngineFactory(), registry=fake_registry()
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def routes_of(routes: list[Any]) -> Iterator[Any]:
+    """Every route, through included routers (FastAPI >= 0.16x keeps them as wrappers)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from routes_of(included.routes) if included is not None else [route]
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def assert_envelope(response: httpx.Response) -> None:
+    if response.headers["content-type"].startswith("text/xml"):
+        assert "<error" in response.text or "<recognitionResults" in response.text
+        return
+    body = response.json()
+    assert "detail" not in body
+    assert "error" in body or "code" in body
+
+
+async def test_every_route_but_probes_and_metrics_needs_the_key(app: FastAPI, client: httpx.AsyncClient) -> None:
+    checked = []
+    for route in routes_of(app.routes):
+        if isinstance(route, Mount):
+            assert route.path == docs.ASSETS  # Swagger UI's public scripts and styles, nothing else
+            continue
+        assert isinstance(route, APIRoute)
+        for method in sorted(route.methods - {"HEAD"}):
+            response = await client.request(method, concrete(route.path))
+            if route.path in OPEN:
+                assert response.status_code in (200, 503), route.path  # 503: readiness while not started
+            else:
+                assert response.status_code == 401, (method, route.path, response.text)
+                assert_envelope(response)
+                checked.append(route.path)
+    assert {"/v1/models", "/v1/metadata", "/v1/version", "/docs", "/openapi.json", "/asr_xml"} <= set(checked)
+    assert len(checked) > 25
+
+
+async def test_the_key_opens_the_reference_and_its_assets_are_local(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs", params={"key": KEY})
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and f"/openapi.json?key={KEY}" in page.text
+    for asset in re.findall(r"(/docs/assets/[\w./-]+)", page.text):
+        assert (await client.get(asset)).status_code == 200
+    schema = await client.get("/openapi.json", headers={"Authorization": f"Bearer {KEY}"})
+    assert "/v1/audio/transcriptions" in schema.json()["paths"]
+    metadata = await client.get("/v1/metadata", headers={"Authorization": f"Bearer {KEY}"})
+    assert all("/" not in asset for asset in metadata.json()["assetInfo"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "kind"),
+    [
+        ("GET", "/asr_xml", 405, "xml"),
+        ("PUT", "/asr_xml", 405, "xml"),
+        ("GET", "/v2/speech/stt/nothing/here", 404, "prosa"),
+        ("PUT", "/v2/speech/stt/models", 405, "prosa"),
+        ("GET", "/v1/speech:recognize", 405, "google"),
+        ("GET", "/v1/nothing", 404, "openai"),
+        ("PATCH", "/v1/audio/transcriptions", 405, "openai"),
+    ],
+)
+async def test_unknown_paths_and_methods_answer_in_the_protocols_envelope(
+    client: httpx.AsyncClient, method: str, path: str, status: int, kind: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    if kind == "xml":
+        assert response.headers["content-type"].startswith("text/xml") and "<error" in response.text
+    elif kind == "prosa":
+        assert {"code", "message", "recovery", "request_id"} <= set(response.json())
+    elif kind == "google":
+        assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    else:
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    if status == 405:
+        assert response.headers["allow"]
+
+
+async def test_probes_answer_head(client: httpx.AsyncClient) -> None:
+    assert (await client.head("/v1/health/live")).status_code == 200
+    assert (await client.head("/readyz")).status_code == 503  # not started in this test
