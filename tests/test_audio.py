@@ -269,7 +269,7 @@ def test_duration_bomb_refused(opus_bomb: bytes, tmp_path: Path) -> None:
     assert len(opus_bomb) < 2 * 1024**2
     with av.open(io.BytesIO(opus_bomb)) as container:
         assert container.duration / 1e6 == pytest.approx(1200, abs=1)
-    with pytest.raises(AudioTooLong):
+    with pytest.raises(AudioTooLong, match="declares"):  # refused from its header, before decoding
         decode(
             AudioInput(data=opus_bomb),
             replace(LIMITS, max_seconds=60),
@@ -277,6 +277,15 @@ def test_duration_bomb_refused(opus_bomb: bytes, tmp_path: Path) -> None:
             tmp_dir=tmp_path,
         )
     assert pcm_files(tmp_path) == []
+
+
+def test_a_piped_wav_that_declares_a_huge_size_still_decodes(jfk: np.ndarray, tmp_path: Path) -> None:
+    data = bytearray(wav_bytes(jfk[:16000]))
+    at = data.index(b"data") + 4
+    data[4:8] = data[at : at + 4] = b"\xff\xff\xff\xff"  # what ffmpeg writes to a pipe
+    pcm = decode(AudioInput(data=bytes(data)), replace(LIMITS, max_seconds=60), keep_channels=False, tmp_dir=tmp_path)
+    assert pcm.frames == 16000
+    pcm.close()
 
 
 def test_decoded_bytes_limit(jfk: np.ndarray, tmp_path: Path) -> None:

@@ -121,6 +121,7 @@ def decode(
             raise InvalidArgument(
                 f"sample rate {stream.rate} Hz is above the limit of {limits.max_sample_rate}", param="file"
             )
+        _check_declared_length(container, stream, limits)
         out_channels = channels if keep_channels else 1
         tmp_dir.mkdir(parents=True, exist_ok=True)
         if spool is None:
@@ -138,6 +139,27 @@ def decode(
         decoded.close()
         raise UnsupportedMedia("The audio file contains no samples.", param="file")
     return decoded
+
+
+def _check_declared_length(
+    container: av.container.InputContainer, stream: av.AudioStream, limits: DecodeLimits
+) -> None:
+    """A compressed file that declares more than the cap is refused before any decoding (a small Ogg
+    Opus can hold hours, which cost a worker a minute to decode). PCM is not judged by its header:
+    piped WAV declares a huge size by convention, and PCM costs nothing to count while decoding."""
+    if stream.codec_context.name.startswith("pcm_"):
+        return
+    if stream.duration is not None and stream.time_base is not None:
+        declared = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        declared = container.duration / av.time_base
+    else:
+        return
+    if declared > limits.max_seconds + 1:
+        raise AudioTooLong(
+            f"the file declares {declared:.0f} s of audio, more than the limit of {limits.max_seconds:g} seconds",
+            param="file",
+        )
 
 
 def _pump(

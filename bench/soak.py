@@ -1,0 +1,162 @@
+"""Soak: 32 clients for 10 minutes across the four HTTP protocols against `python -m app` (real
+model, shipped defaults), then stops by itself. Prints the request count, errors (target 0; a 429 or
+503 with Retry-After is load shedding, counted apart), p50/p95/p99 latency per protocol, and the RSS
+of the server and of each worker after the warm-up and at the end (target: growth < 20 MB).
+
+    .venv/bin/python -m bench.soak [--clients 32] [--minutes 10] [--warmup 2] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import statistics
+import threading
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from bench.common import machine_info, report, running_server
+from tests.audio_tools import DATA
+
+JFK = (DATA / "jfk.wav").read_bytes()
+with wave.open(str(DATA / "jfk.wav")) as _w:
+    JFK_PCM = _w.readframes(_w.getnframes())
+SHED = (429, 503)
+
+
+def openai(client: httpx.Client, url: str) -> httpx.Response:
+    return client.post(url + "/v1/audio/transcriptions", files={"file": ("a.wav", JFK)}, data={"model": "whisper-1"})
+
+
+def google(client: httpx.Client, url: str) -> httpx.Response:
+    body = {"config": {"languageCode": "en-US"}, "audio": {"content": base64.b64encode(JFK).decode()}}
+    return client.post(url + "/v1/speech:recognize", json=body)
+
+
+def prosa(client: httpx.Client, url: str) -> httpx.Response:
+    body = {"config": {"model": "stt-general", "wait": True}, "request": {"data": base64.b64encode(JFK).decode()}}
+    return client.post(url + "/v2/speech/stt", json=body)
+
+
+def yandex(client: httpx.Client, url: str) -> httpx.Response:
+    def chunks() -> object:
+        for i in range(0, len(JFK_PCM), 32000):
+            yield JFK_PCM[i : i + 32000]
+
+    query = "uuid=" + "5" * 32 + "&key=k&topic=queries&lang=en-US"
+    headers = {"content-type": "audio/x-pcm;bit=16;rate=16000", "transfer-encoding": "chunked"}
+    return client.post(f"{url}/asr_xml?{query}", content=chunks(), headers=headers)  # type: ignore[arg-type]
+
+
+PROTOCOLS: dict[str, Callable[[httpx.Client, str], httpx.Response]] = {
+    "openai": openai,
+    "google": google,
+    "prosa": prosa,
+    "yandex": yandex,
+}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def processes(url: str) -> dict[str, int]:
+    """The server (listening on the port) and its decoder children, by role."""
+    port = url.rsplit(":", 1)[1]
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if (
+                b"-m\x00app" in status.read_bytes()
+                and Path(status.parent / "environ").read_bytes().find(f"ASR_PORT={port}".encode()) >= 0
+            ):
+                server = int(status.parent.name)
+                break
+        except OSError:
+            continue
+    else:
+        raise RuntimeError("server process not found")
+    tasks = Path(f"/proc/{server}/task").iterdir()
+    children = [int(p) for t in tasks for p in (t / "children").read_text().split()]
+    workers = [p for p in children if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return {"server": server} | {f"worker {i}": pid for i, pid in enumerate(sorted(workers))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2, help="minutes before the RSS baseline")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    latencies: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
+    counts = {"ok": 0, "shed": 0, "errors": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+    with running_server(workers=2, threads=1, queue_size=16) as url:
+        end = time.monotonic() + args.minutes * 60
+
+        def client_loop(index: int) -> None:
+            name = list(PROTOCOLS)[index % len(PROTOCOLS)]
+            with httpx.Client(timeout=httpx.Timeout(600, connect=30)) as client:
+                while time.monotonic() < end:
+                    started = time.perf_counter()
+                    try:
+                        response = PROTOCOLS[name](client, url)
+                        status, retry = response.status_code, response.headers.get("retry-after")
+                    except httpx.HTTPError as exc:
+                        status, retry = 0, None
+                        with lock:
+                            errors.append(f"{name}: {type(exc).__name__}")
+                    elapsed = time.perf_counter() - started
+                    with lock:
+                        if status == 200:
+                            counts["ok"] += 1
+                            latencies[name].append(elapsed)
+                        elif status in SHED and retry:
+                            counts["shed"] += 1
+                        else:
+                            counts["errors"] += 1
+                            if status:
+                                errors.append(f"{name}: HTTP {status} {response.text[:200]}")
+                    if status in SHED and retry:
+                        time.sleep(float(retry))
+
+        threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        time.sleep(args.warmup * 60)
+        roles = processes(url)
+        baseline = {role: rss_mb(pid) for role, pid in roles.items()}
+        for thread in threads:
+            thread.join()
+        final = {role: rss_mb(pid) for role, pid in roles.items()}
+    rows = []
+    for name, values in latencies.items():
+        q = statistics.quantiles(values, n=100) if len(values) >= 2 else [0.0] * 99
+        rows.append([name, str(len(values)), f"{q[49]:.2f}", f"{q[94]:.2f}", f"{q[98]:.2f}"])
+    memory = [
+        f"- {role}: {baseline[role]:.0f} MB after warm-up -> {final[role]:.0f} MB "
+        f"({final[role] - baseline[role]:+.1f} MB; target < 20)"
+        for role in roles
+    ]
+    context = [
+        machine_info(),
+        f"{args.clients} clients, {args.minutes:g} min, warm-up {args.warmup:g} min; jfk.wav (11 s) on each protocol.",
+        f"Answered 200: {counts['ok']}; shed with 429/503 + Retry-After: {counts['shed']}; "
+        f"errors: {counts['errors']} (target 0)",
+        *(f"- error: {e}" for e in errors[:10]),
+        "RSS:",
+        *memory,
+    ]
+    report("Soak", context, ["protocol", "answered", "p50 s", "p95 s", "p99 s"], rows, args.out)
+
+
+if __name__ == "__main__":
+    main()
