@@ -183,6 +183,7 @@ def fetch_config(settings: Settings) -> FetchConfig:
         tmp_dir=settings.data_dir / "fetch",
         s3_endpoint=settings.s3_endpoint_url,
         gcs_endpoint=settings.gcs_endpoint_url,
+        total_timeout=settings.fetch_total_seconds,
     )
 
 
@@ -222,6 +223,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         batch_size=settings.batch_size,
         wide=settings.workers > 1 and settings.wide_threads > settings.threads_per_worker,
         reserve=settings.reserve_workers,
+        starve_seconds=settings.lane_starve_seconds,
         nice=settings.worker_nice,
     )
 

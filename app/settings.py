@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     workers: int = Field(default_factory=lambda: _cpus(), ge=1)
     """Decoder worker processes; each loads every enabled model once."""
+    lane_starve_seconds: float = Field(default=10.0, gt=0)
+    """A lane whose work waited this long without a worker is served before higher lanes: a flood
+    of live streams slows interactive requests and jobs, it never stops them."""
     reserve_workers: int = Field(default=1, ge=0)
     """Extra decoder processes for live and interactive work that would otherwise wait for a regular
     worker's background (or, for live work, interactive) window to finish; they never take
@@ -129,6 +132,8 @@ class Settings(BaseSettings):
     """Let http(s) URIs reach loopback, private and link-local addresses (off: SSRF guard)."""
     fetch_max_bytes: int = Field(default=1024**3, ge=1)
     """Largest audio fetched from a URI, counted while downloading."""
+    fetch_total_seconds: float = Field(default=600.0, gt=0)
+    """Whole-fetch deadline of an audio URI, however slowly its origin trickles bytes."""
     fetch_timeout_seconds: float = Field(default=30.0, gt=0)
     """Connect and read timeout for http(s), S3 and GCS fetches."""
     fetch_max_redirects: int = Field(default=3, ge=0)

@@ -131,6 +131,8 @@ class RealServer:
                 "ASR_PORT": str(self.port),
                 "ASR_DATA_DIR": str(tmp / "data"),
                 "ASR_WORKERS": "2",
+                # One process less for the servers of special cases; the shared one runs the defaults.
+                "ASR_RESERVE_WORKERS": "0",
             }
             | env
         )
@@ -176,7 +178,7 @@ class RealServer:
 
 @pytest.fixture(scope="session")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    server = RealServer(tmp_path_factory.mktemp("real"))
+    server = RealServer(tmp_path_factory.mktemp("real"), ASR_RESERVE_WORKERS="1")
     try:
         server.wait_ready()
         yield server

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 import app.core.fetch as fetch_module
-from app.core.errors import InvalidArgument, NotFound, PayloadTooLarge
+from app.core.errors import DeadlineExceeded, InvalidArgument, NotFound, PayloadTooLarge
 from app.core.fetch import FetchConfig, UriRefused, check_address, fetched, resolve
 
 AUDIO = (Path(__file__).parent / "data" / "jfk.wav").read_bytes()
@@ -135,6 +135,17 @@ class Handler(BaseHTTPRequestHandler):
         elif head == "slow":
             time.sleep(2)
             self.send_body(AUDIO)
+        elif head == "trickle":  # a byte every 0.2 s: each read is quick, the whole is not
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
         else:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -293,6 +304,13 @@ async def test_http_connection_refused_and_timeout_are_invalid_argument(origin_u
     with pytest.raises(InvalidArgument) as info:
         await fetch_bytes(f"{origin_url}/slow", config)
     assert type(info.value) is InvalidArgument
+    assert leftovers(config.tmp_dir) == []
+
+
+async def test_an_origin_that_trickles_is_cut_at_the_total_deadline(origin_url: str, tmp_path: Path) -> None:
+    config = make_config(tmp_path / "fetch", allow_private=True, timeout=5, total_timeout=1.5)
+    with pytest.raises(DeadlineExceeded, match=r"longer than 1\.5 s"):  # 100 bytes at 5/s: 20 s
+        await fetch_bytes(f"{origin_url}/trickle", config)
     assert leftovers(config.tmp_dir) == []
 
 

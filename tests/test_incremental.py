@@ -41,7 +41,8 @@ def speech_with_pauses(seconds: float) -> np.ndarray:
 
 async def test_the_reader_waits_while_the_backlog_is_full() -> None:
     service = HeldService()
-    transcriber = IncrementalTranscriber(service, TEMPLATE, StreamConfig(min_seconds=4, max_backlog=2))  # type: ignore[arg-type]
+    config = StreamConfig(min_seconds=4, max_backlog=2, live_burst_seconds=60)
+    transcriber = IncrementalTranscriber(service, TEMPLATE, config)  # type: ignore[arg-type]
     pcm = speech_with_pauses(40)
     for start in range(0, len(pcm), 16000):  # as it arrives, one second at a time
         transcriber.feed(pcm[start : start + 16000])
@@ -70,3 +71,23 @@ async def test_a_window_waits_for_the_live_lane_for_a_bounded_time() -> None:
     with pytest.raises(Overloaded):
         await asyncio.wait_for(transcriber.finish(), 10)
     assert len(service.lanes) > 1  # it was tried again before giving up
+
+
+async def test_a_stream_faster_than_real_time_leaves_the_live_lane() -> None:
+    """Live is for audio spoken now: a file sent as fast as the network allows is not live."""
+    now = [0.0]
+    paced, rushed = HeldService(), HeldService()
+    pace = IncrementalTranscriber(paced, TEMPLATE, StreamConfig(min_seconds=4), clock=lambda: now[0])  # type: ignore[arg-type]
+    rush = IncrementalTranscriber(rushed, TEMPLATE, StreamConfig(min_seconds=4), clock=lambda: now[0])  # type: ignore[arg-type]
+    pcm = speech_with_pauses(60)
+    for start in range(0, len(pcm), 16000):
+        rush.feed(pcm[start : start + 16000])  # all 60 s at once
+    for start in range(0, len(pcm), 16000):
+        now[0] += 1.0  # a second of audio a second
+        pace.feed(pcm[start : start + 16000])
+    await asyncio.sleep(0.01)  # the windows' tasks reach the service
+    assert set(paced.lanes) == {Lane.LIVE}
+    assert rushed.lanes[0] is Lane.LIVE and rushed.lanes[-1] is Lane.INTERACTIVE  # once 10 s ahead
+    for service, transcriber in ((paced, pace), (rushed, rush)):
+        service.release.set()
+        await transcriber.finish()

@@ -31,3 +31,13 @@ def test_kubernetes_probes_point_at_real_routes() -> None:
         assert container[probe]["httpGet"]["path"] in paths
     assert container["ports"][0]["containerPort"] == Settings().port
     assert documents[0]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] in paths
+
+
+def test_the_prosa_audio_limit_cannot_pass_the_global_one() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    assert Settings().prosa_max_audio_seconds is None  # Prosa jobs obey ASR_MAX_AUDIO_SECONDS
+    with pytest.raises(ValidationError, match="ASR_PROSA_MAX_AUDIO_SECONDS"):
+        Settings(prosa_max_audio_seconds=14_400)  # Prosa's documented 4 h, over the 2 h default
+    assert Settings(max_audio_seconds=14_400, prosa_max_audio_seconds=14_400).prosa_max_audio_seconds == 14_400

@@ -316,7 +316,7 @@ async def test_a_new_request_takes_the_reserve_only_when_the_regular_workers_hol
         assert await peak_while(pool.submit(request(5))) == 1  # same lane, a request as short: it waits
         await single.future
         produced.clear()
-        long = pool.submit(request(90), lambda s, *_: produced.append(s))  # three windows
+        long = pool.submit(request(150), lambda s, *_: produced.append(s))  # six windows or so
         while not produced:
             await asyncio.sleep(0.01)
         short = pool.submit(request(5))
@@ -334,5 +334,20 @@ async def test_regular_workers_run_at_a_lower_os_priority_than_the_reserve(tmp_p
         own = os.getpriority(os.PRIO_PROCESS, 0)
         priorities = sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.worker_pids)
         assert priorities == [own, min(own + 7, 19), min(own + 7, 19)]
+    finally:
+        await pool.stop()
+
+
+async def test_a_flood_in_a_higher_lane_slows_a_lower_one_but_never_stops_it(tmp_path: Path) -> None:
+    recorder = Recorder()
+    lanes = {Lane.LIVE: LaneConfig(16, 0), Lane.INTERACTIVE: LaneConfig(4, 0)}
+    pool = await make_pool(tmp_path, recorder, workers=1, delay=0.2, lanes=lanes, starve_seconds=0.5)
+    try:
+        live = [pool.submit(request(25), lane=Lane.LIVE) for _ in range(8)]  # about 1 s of decoding each
+        await asyncio.sleep(0.1)
+        interactive = pool.submit(request(5))
+        await interactive.future
+        assert sum(job.future.done() for job in live) < len(live) - 2  # it did not wait for the flood
+        await asyncio.gather(*(job.future for job in live))
     finally:
         await pool.stop()

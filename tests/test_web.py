@@ -4,6 +4,7 @@ ways, and the loser is awaited before the caller goes on."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.types import Message
 
 from app.core.errors import Cancelled
 from app.web import until_disconnect
+from tests.conftest import AppFactory, running_app
 
 
 def request_with(receive_after: float | None) -> Request:
@@ -58,3 +60,29 @@ async def test_work_that_ends_first_wins() -> None:
         return "done"
 
     assert await until_disconnect(request_with(None), quick()) == "done"
+
+
+async def test_a_client_gone_while_sending_its_body_is_cancelled_not_a_500(
+    make_fake_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """M10: ClientDisconnect while the body is read is the client's doing: 499 Cancelled, no traceback."""
+    app = make_fake_app()
+    sent: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b'{"config": {', "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/speech:recognize", "raw_path": b"/v1/speech:recognize", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+        "client": ("127.0.0.1", 1), "server": ("test", 80),
+    }  # fmt: skip
+    async with running_app(app):
+        await app(scope, receive, send)
+    assert next(m["status"] for m in sent if m["type"] == "http.response.start") == 499
+    assert "unhandled error" not in caplog.text and "Traceback" not in caplog.text

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from app.core.errors import InvalidArgument, NotFound, PayloadTooLarge
+from app.core.errors import DeadlineExceeded, InvalidArgument, NotFound, PayloadTooLarge
 from app.core.types import AudioInput
 
 SCHEMES = ("file", "http", "https", "s3", "gs")
@@ -45,6 +45,8 @@ class FetchConfig:
     tmp_dir: Path
     s3_endpoint: str | None = None
     gcs_endpoint: str | None = None
+    total_timeout: float = 600.0
+    """The whole fetch, however slowly the origin trickles (each read also has `timeout`)."""
 
 
 def check_scheme(uri: str, config: FetchConfig, *, param: str = "uri") -> str:
@@ -82,7 +84,13 @@ async def fetched(uri: str, config: FetchConfig) -> AsyncIterator[AudioInput]:
     try:
         with os.fdopen(fd, "wb") as sink:
             reader = {"http": _http, "https": _http, "s3": _s3, "gs": _gs}[scheme]
-            await reader(uri, config, sink)
+            try:
+                async with asyncio.timeout(config.total_timeout):
+                    await reader(uri, config, sink)
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"fetching {uri} took longer than {config.total_timeout:g} s", param="uri"
+                ) from None
         yield AudioInput(path=name)
     finally:
         os.unlink(name)
@@ -211,6 +219,7 @@ def _bucket_and_key(uri: str) -> tuple[str, str]:
 
 
 async def _s3(uri: str, config: FetchConfig, sink: IO[bytes]) -> None:
+    from aiobotocore.config import AioConfig
     from aiobotocore.session import get_session
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -218,7 +227,8 @@ async def _s3(uri: str, config: FetchConfig, sink: IO[bytes]) -> None:
     capped = _Capped(sink, config.max_bytes)
     session = get_session()
     try:
-        async with session.create_client("s3", endpoint_url=config.s3_endpoint) as client:
+        timeouts = AioConfig(connect_timeout=config.timeout, read_timeout=config.timeout, retries={"max_attempts": 2})
+        async with session.create_client("s3", endpoint_url=config.s3_endpoint, config=timeouts) as client:
             response = await client.get_object(Bucket=bucket, Key=key)
             if response.get("ContentLength", 0) > config.max_bytes:
                 raise PayloadTooLarge(config.max_bytes, response["ContentLength"], param="uri")
@@ -243,7 +253,7 @@ async def _gs(uri: str, config: FetchConfig, sink: IO[bytes]) -> None:
     async with aiohttp.ClientSession() as session:
         storage = Storage(session=session, api_root=config.gcs_endpoint)  # type: ignore[arg-type]
         try:
-            meta = await storage.download_metadata(bucket, key)
+            meta = await storage.download_metadata(bucket, key, timeout=int(config.timeout))
             if int(meta.get("size", 0)) > config.max_bytes:
                 raise PayloadTooLarge(config.max_bytes, int(meta["size"]), param="uri")
             stream = await storage.download_stream(bucket, key, timeout=int(config.timeout))

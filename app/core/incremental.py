@@ -9,6 +9,8 @@ is final (committed) as soon as it comes back. Live-streaming endpoints reuse th
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,13 +40,25 @@ class StreamConfig:
     """How long a window may wait for a place in the live lane before the stream fails Overloaded."""
     min_tail_seconds: float = 0.1
     """A last piece shorter than this (the pipeline's minimum audio) is dropped, not decoded."""
+    live_burst_seconds: float = 10.0
+    """How far ahead of real time a stream's audio may run and still be live. Past it (a file sent
+    as fast as the network allows) its windows go on the interactive lane: the live lane is for
+    audio spoken now, and a fast upload must not hold every decoder against everyone else."""
 
 
 class IncrementalTranscriber:
-    def __init__(self, service: SpeechService, template: TranscriptionRequest, config: StreamConfig) -> None:
+    def __init__(
+        self,
+        service: SpeechService,
+        template: TranscriptionRequest,
+        config: StreamConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.service = service
         self.template = template
         self.config = config
+        self._clock = clock
+        self._started = clock()
         self._pending = np.zeros(0, np.float32)
         self._offset = 0.0  # seconds of audio before `_pending`
         self._windows: list[tuple[float, asyncio.Task[Transcript]]] = []
@@ -114,14 +128,18 @@ class IncrementalTranscriber:
         offset = self._offset
         self._offset += cut / SAMPLE_RATE
         request = replace(self.template, audio=AudioInput(data=window.tobytes(), raw=FLOAT_PCM))
-        self._windows.append((offset, asyncio.ensure_future(self._decode(request))))
+        self._windows.append((offset, asyncio.ensure_future(self._decode(request, self._lane()))))
 
-    async def _decode(self, request: TranscriptionRequest) -> Transcript:
+    def _lane(self) -> Lane:
+        ahead = self.seconds_received - (self._clock() - self._started)
+        return Lane.LIVE if ahead <= self.config.live_burst_seconds else Lane.INTERACTIVE
+
+    async def _decode(self, request: TranscriptionRequest, lane: Lane) -> Transcript:
         delay = 0.05
         give_up = asyncio.get_running_loop().time() + self.config.overload_wait_seconds
         while True:
             try:
-                return await self.service.transcribe(request, lane=Lane.LIVE)
+                return await self.service.transcribe(request, lane=lane)
             except Overloaded:
                 # A streamed window must not be lost: wait a while for a place in the live lane.
                 if asyncio.get_running_loop().time() + delay > give_up:

@@ -19,105 +19,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from app.core.engine import EngineFactory, PipelineConfig
+from app.core.engine import EngineFactory
 from app.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded, SttError, Unavailable, from_wire
 from app.core.pipeline import Plan, WindowResult, merge, window_work
+from app.core.pool_config import Assignment, LaneConfig, NullObserver, PoolConfig, PoolObserver, Worker
 from app.core.scheduler import PLAN, Item, Job, OnSegment, Scheduler
 from app.core.types import Lane, Transcript, TranscriptionRequest
 from app.core.windows import Window
 from app.core.worker import PREEMPT, worker_main
 
 log = logging.getLogger("asr.pool")
+LONG_WINDOWS = 3
 __all__ = ["DecoderPool", "Job", "LaneConfig", "OnSegment", "PoolConfig"]
-
-
-@dataclass(frozen=True)
-class LaneConfig:
-    queue_size: int
-    """Jobs admitted beyond one per worker; past it new ones fail fast (Overloaded)."""
-    deadline: float
-    """Seconds from admission to result; 0: none."""
-
-
-@dataclass(frozen=True)
-class PoolConfig:
-    workers: int
-    queue_size: int
-    retry_after: int
-    job_retries: int
-    worker_max_jobs: int
-    pipeline: PipelineConfig
-    lanes: dict[Lane, LaneConfig] = field(default_factory=dict)
-    """Per-lane bounds; a lane not named here gets `queue_size` and no deadline."""
-    window_deadline: float = 120.0
-    plan_deadline: float = 600.0
-    batch_size: int = 1
-    wide: bool = False
-    """Lend idle workers' cores to a lone window (the engine holds a copy with more threads)."""
-    reserve: int = 0
-    """Extra workers that take only live and interactive work, and only while a regular worker holds
-    lower-lane work (a window cannot be interrupted mid-generate, so preemption alone leaves the
-    request waiting up to a window)."""
-    nice: int = 0
-    """OS niceness added to the regular workers, so a reserve worker (and the event loop) gets its
-    core first when they contend."""
-
-    def lane(self, lane: Lane) -> LaneConfig:
-        return self.lanes.get(lane, LaneConfig(self.queue_size, 0.0))
-
-
-class PoolObserver(Protocol):
-    def cancelled(self, stage: str) -> None: ...
-    def worker_exited(self, reason: str) -> None: ...
-    def finished(self, transcript: Transcript, waited: float) -> None: ...
-    def assigned(self, lane: Lane, kind: str, windows: int, wide: bool) -> None: ...
-
-
-class NullObserver:
-    def cancelled(self, stage: str) -> None: ...
-    def worker_exited(self, reason: str) -> None: ...
-    def finished(self, transcript: Transcript, waited: float) -> None: ...
-    def assigned(self, lane: Lane, kind: str, windows: int, wide: bool) -> None: ...
-
-
-@dataclass(eq=False)
-class Assignment:
-    id: int
-    kind: str
-    items: list[tuple[Job, Item]]
-    wide: bool
-    timer: asyncio.TimerHandle | None = None
-    timed_out: bool = False
-    preempted: bool = False
-
-    @property
-    def lane(self) -> Lane:
-        return self.items[0][0].lane
-
-
-@dataclass(eq=False)
-class Worker:
-    slot: int
-    process: BaseProcess
-    conn: Connection
-    abort: Synchronized  # type: ignore[type-arg]
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ready: bool = False
-    assignment: Assignment | None = None
-    served: int = 0
-    load_error: str | None = None
-    reserve: bool = False
-
-    @property
-    def idle(self) -> bool:
-        return self.ready and self.assignment is None
 
 
 class DecoderPool:
@@ -126,7 +42,7 @@ class DecoderPool:
         self.config = config
         self.observer = observer or NullObserver()
         self._ctx = mp.get_context("spawn")
-        self._scheduler = Scheduler()
+        self._scheduler = Scheduler(config.starve_seconds)
         self._jobs: dict[int, Job] = {}
         self._workers: dict[int, Worker] = {}
         self._ids = itertools.count(1)
@@ -312,8 +228,11 @@ class DecoderPool:
 
     @staticmethod
     def _long(assignment: Assignment) -> bool:
+        """On a request with LONG_WINDOWS or more windows still to decode. Requests of a few windows
+        (a load of 45 s clips) wait their turn: sending each new one to the reserve would run three
+        decoders on two cores and cost 7 % of throughput (docs/performance.md (c))."""
         job = assignment.items[0][0]
-        return assignment.kind == "decode" and job.plan is not None and len(job.plan.windows) > 1
+        return assignment.kind == "decode" and len(job.pending) + len(job.running) >= LONG_WINDOWS
 
     def _preempt(self) -> None:
         """Work of a higher lane waits and every worker is busy: ask workers on lower-lane windows to

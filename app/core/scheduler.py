@@ -89,21 +89,37 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self) -> None:
+    def __init__(self, starve_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._lanes: dict[Lane, collections.deque[Job]] = {lane: collections.deque() for lane in Lane}
+        self.starve_seconds = starve_seconds
+        self._clock = clock
+        self._served = {lane: clock() for lane in Lane}
+        """When each lane last handed out work, or last went from no work to some."""
 
     def add(self, job: Job) -> None:
         """(Re)offer a job's work; a job is in its lane's rotation at most once."""
         if job.has_work and not job.queued:
+            if not self._has_work(job.lane):
+                self._served[job.lane] = self._clock()
             job.queued = True
             self._lanes[job.lane].append(job)
 
     def next(self, lanes: tuple[Lane, ...] = tuple(Lane)) -> tuple[Job, Item] | None:
-        for lane in lanes:
+        """The highest lane's next item; but a lane whose work has waited `starve_seconds` without
+        being served goes first, so a flood in a higher lane slows the lower ones and never stops them."""
+        now = self._clock()
+        busy = [lane for lane in lanes if self._has_work(lane)]
+        # The highest lane with work is served by priority anyway; only those below it can starve.
+        starved = [lane for lane in busy[1:] if now - self._served[lane] > self.starve_seconds]
+        for lane in [*starved, *(lane for lane in lanes if lane not in starved)]:
             taken = self._take(self._lanes[lane])
             if taken is not None:
+                self._served[lane] = now
                 return taken
         return None
+
+    def _has_work(self, lane: Lane) -> bool:
+        return any(job.has_work for job in self._lanes[lane])
 
     def next_fresh(self, lane: Lane) -> tuple[Job, Item] | None:
         """The plan of the oldest request of `lane` that has not started."""
@@ -114,6 +130,7 @@ class Scheduler:
         queue.remove(job)
         job.queued = False
         item = job.take()
+        self._served[lane] = self._clock()
         self.add(job)
         return job, item
 
