@@ -88,6 +88,17 @@ def processes(url: str) -> dict[str, int]:
     return {"server": server} | {f"worker {i}": pid for i, pid in enumerate(sorted(workers))}
 
 
+def _slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares RSS trend in MB per minute: a leak climbs, buffers that come and go do not."""
+    if len(samples) < 2:
+        return 0.0
+    times = [t for t, _ in samples]
+    values = [v for _, v in samples]
+    mean_t, mean_v = statistics.fmean(times), statistics.fmean(values)
+    spread = sum((t - mean_t) ** 2 for t in times) or 1.0
+    return 60 * sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -133,17 +144,23 @@ def main() -> None:
             thread.start()
         time.sleep(args.warmup * 60)
         roles = processes(url)
-        baseline = {role: rss_mb(pid) for role, pid in roles.items()}
+        samples: dict[str, list[tuple[float, float]]] = {role: [] for role in roles}
+        while any(thread.is_alive() for thread in threads):
+            for role, pid in roles.items():
+                samples[role].append((time.monotonic(), rss_mb(pid)))
+            time.sleep(15)
         for thread in threads:
             thread.join()
+        baseline = {role: values[0][1] for role, values in samples.items()}
         final = {role: rss_mb(pid) for role, pid in roles.items()}
+        slopes = {role: _slope(values) for role, values in samples.items()}
     rows = []
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100) if len(values) >= 2 else [0.0] * 99
         rows.append([name, str(len(values)), f"{q[49]:.2f}", f"{q[94]:.2f}", f"{q[98]:.2f}"])
     memory = [
         f"- {role}: {baseline[role]:.0f} MB after warm-up -> {final[role]:.0f} MB "
-        f"({final[role] - baseline[role]:+.1f} MB; target < 20)"
+        f"({final[role] - baseline[role]:+.1f} MB; target < 20); trend {slopes[role]:+.2f} MB/min"
         for role in roles
     ]
     context = [
