@@ -104,8 +104,7 @@ class DecoderPool:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(self._write, w, None)
         await asyncio.gather(*(asyncio.to_thread(self._join, w, timeout) for w in workers))
-        for job in list(self._jobs.values()):
-            self._fail(job, Unavailable("the server is shutting down"))
+        self.fail_all(Unavailable("the server is shutting down"))
 
     @staticmethod
     def _join(worker: Worker, timeout: float) -> None:
