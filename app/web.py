@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -111,6 +112,16 @@ async def _cancel_all(*tasks: asyncio.Future[Any]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def json_off_loop(build: Callable[[], Any]) -> Response:
+    """A JSON body that can take long to build or encode (a page of long transcripts), made in a
+    thread so the event loop keeps serving; encoded as FastAPI's JSONResponse would."""
+
+    def render() -> bytes:
+        return json.dumps(build(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    return Response(await asyncio.to_thread(render), media_type="application/json")
 
 
 def check_api_key(presented: str | None, keys: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,38 @@ async def test_list_operations_pages(fake_client: httpx.AsyncClient) -> None:
             break
     assert seen == list(reversed(names))
     assert_google_error(await fake_client.get("/v1/operations", params={"pageSize": "0"}), 400, "INVALID_ARGUMENT")
+
+
+async def test_listing_parses_and_renders_operations_off_the_event_loop(
+    fake_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """M11: a page of up to 1000 finished operations (full transcripts) is parsed and rendered in a
+    thread, so one listing never stalls the loop every other request shares."""
+    from app.core.jobs import JobRecord
+    from app.protocols.google import router
+
+    started = [(await fake_client.post("/v1/speech:longrunningrecognize", json=body())).json() for _ in range(2)]
+    for op in started:
+        await wait_done(fake_client, "/v1/operations/" + op["name"])
+    loop_thread = threading.get_ident()
+    threads: dict[str, list[int]] = {"parse": [], "render": []}
+    parse, render = JobRecord.from_dict.__func__, router.operation  # type: ignore[attr-defined]
+
+    def spying_parse(cls: type[JobRecord], data: dict[str, Any]) -> JobRecord:
+        threads["parse"].append(threading.get_ident())
+        return parse(cls, data)  # type: ignore[no-any-return]
+
+    def spying_render(record: JobRecord) -> dict[str, Any]:
+        threads["render"].append(threading.get_ident())
+        return render(record)
+
+    monkeypatch.setattr(JobRecord, "from_dict", classmethod(spying_parse))
+    monkeypatch.setattr(router, "operation", spying_render)
+    listing = (await fake_client.get("/v1/operations")).json()
+    assert {op["name"] for op in listing["operations"]} == {op["name"] for op in started}
+    assert all(op["done"] and op["response"]["results"] for op in listing["operations"])
+    assert len(threads["parse"]) >= 2 and len(threads["render"]) == 2
+    assert loop_thread not in threads["parse"] + threads["render"]
 
 
 async def test_file_uri(make_fake_app: AppFactory, tmp_path: Path) -> None:

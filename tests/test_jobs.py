@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ import pytest
 from app.core import codec
 from app.core.audio import UNDECODABLE, DecodeLimits
 from app.core.engine import PipelineConfig
-from app.core.errors import Cancelled, Overloaded
+from app.core.errors import Cancelled, Overloaded, Unavailable
 from app.core.jobs import JobRecord, JobStatus, JobStore, StoreCaps, cancel, fail, fenced, succeed
 from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
@@ -297,6 +298,36 @@ async def test_sqlite_reopened_takes_over_running_jobs(tmp_path: Path) -> None:
         await second.close()
 
 
+async def test_a_sqlite_store_is_held_by_one_process(tmp_path: Path) -> None:
+    """L8: a second server on the same file (another process, or a second store here) is refused
+    at start instead of claiming the first one's jobs; closing hands the file on."""
+    path = tmp_path / "jobs.sqlite3"
+    first = SqliteJobStore(path)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom app.core.jobstore_sqlite import SqliteJobStore\n"
+        "from app.core.errors import Unavailable\n"
+        "try:\n    SqliteJobStore(Path(sys.argv[1]))\nexcept Unavailable as exc:\n    print(exc.message)\n"
+        "    sys.exit(3)\n"
+    )
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(path), stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    out, _ = await other.communicate()
+    assert other.returncode == 3, out
+    assert b"another server process holds the job store" in out and str(path).encode() in out
+    with pytest.raises(Unavailable, match="ASR_REDIS_URL"):
+        SqliteJobStore(path)
+    await first.create(new_record(0), None)
+    await first.close()
+    second = SqliteJobStore(path)
+    try:
+        claimed = await second.claim(lease_seconds=30)
+        assert claimed is not None and claimed.status is JobStatus.RUNNING
+        assert await second.claim(lease_seconds=30) is None
+    finally:
+        await second.close()
+
+
 async def test_redis_replicas_share_jobs(request: pytest.FixtureRequest) -> None:
     prefix = f"t{uuid4().hex}:"
     one, two = redis_store(request, prefix), redis_store(request, prefix)
@@ -423,6 +454,33 @@ async def test_runner_completes_a_queued_job(store: JobStore, make_runner: Runne
     assert done.lease_until is None and done.finished is not None and done.started is not None
     assert done.expires == pytest.approx(done.finished + RETENTION)
     assert await store.expired_leases() == []
+
+
+async def test_a_record_from_another_release_still_loads_runs_and_renders(
+    store: JobStore, make_runner: RunnerFactory
+) -> None:
+    """L10: a rolling deploy or a rollback meets records with fields this release lacks, or
+    without ones it added. They load (unknown dropped, missing defaulted) and run to the end."""
+    data = wav_bytes(np.zeros(3 * 16000, np.float32))
+    request = codec.request_to_dict(TranscriptionRequest(audio=AudioInput(data=data), model="whisper-base"))
+    del request["temperature"], request["intervals"]  # fields a later release added
+    request["speaker_labels"] = True  # a field a later release has and this one does not
+    newer = JobRecord(id=uuid4().hex, kind="google", request=request).to_dict()
+    newer.update(v=99, priority_hint="high")
+    del newer["progress"]
+    record = JobRecord.from_dict(newer)
+    assert record.v == 99 and record.progress == 0.0
+    await store.create(record, data)
+    make_runner().notify()
+    done = await wait_for(store, record.id, finished)
+    assert done.status is JobStatus.DONE, done.error
+    assert done.result is not None
+    for segment in done.result["segments"]:
+        segment["speaker"] = 2
+        del segment["seek"]
+    done.result["diarized"] = True
+    assert texts(done) == ["Segment 0, fake.", "Segment 1, fake.", "Segment 2, fake."]
+    assert JobRecord(id="x", kind="google", request={}).v == 1
 
 
 async def test_runner_requeues_a_job_whose_runner_died(store: JobStore, make_runner: RunnerFactory) -> None:

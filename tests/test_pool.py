@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from app.core.audio import DecodeLimits
 from app.core.engine import PipelineConfig
 from app.core.errors import Internal, Overloaded, Unavailable
 from app.core.pool import DecoderPool, PoolConfig
+from app.core.pool_config import LaneConfig
 from app.core.types import AudioInput, Lane, Segment, Transcript, TranscriptionRequest
 from tests.audio_tools import wav_bytes
 from tests.fakes import CRASH_PROMPT, FakeEngineFactory
@@ -89,6 +92,34 @@ async def test_transcribes_through_a_worker(pool: DecoderPool, recorder: Recorde
     assert pool.in_flight == 0 and pool.queue_depth == 0
 
 
+async def test_an_ended_request_is_not_kept_alive_by_its_deadline(tmp_path: Path, recorder: Recorder) -> None:
+    """The soak's leak: each job's deadline timer held it, audio included, for the lane's deadline
+    (30 min) after it ended. Done, failed and cancelled jobs must all be collectable at once."""
+    lanes = {lane: LaneConfig(queue_size=2, deadline=1800) for lane in Lane}
+    pool = await make_pool(tmp_path, recorder, delay=0.05, lanes=lanes)
+    try:
+        done = pool.submit(request(5))
+        await done.future
+        crashed = pool.submit(request(5, prompt=CRASH_PROMPT))
+        with pytest.raises(Internal):
+            await crashed.future
+        cancelled = asyncio.ensure_future(pool.transcribe(request(60)))
+        await asyncio.sleep(0.2)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await pool.transcribe(request(5))  # the cancelled one's running window was aborted by now
+        refs = [weakref.ref(done), weakref.ref(crashed)]
+        del done, crashed, cancelled
+        gc.collect()
+        assert [r() for r in refs] == [None, None]
+        from app.core.scheduler import Job
+
+        assert [o for o in gc.get_objects() if isinstance(o, Job)] == []
+    finally:
+        await pool.stop()
+
+
 async def test_full_queue_fails_fast_with_retry_after(pool: DecoderPool) -> None:
     running = pool.submit(request(20))
     queued = [pool.submit(request(5)), pool.submit(request(5))]
@@ -159,6 +190,32 @@ async def test_worker_is_recycled_after_max_jobs(tmp_path: Path, recorder: Recor
         for _ in range(3):
             assert (await pool.transcribe(request(5))).segments
         assert ("exited", "recycled") in recorder.events
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.parametrize("when", ["loading", "idle"])
+async def test_a_worker_killed_outside_a_job_counts_as_crashed_not_recycled(
+    tmp_path: Path, recorder: Recorder, when: str
+) -> None:
+    limits = DecodeLimits(max_seconds=3600, max_decoded_bytes=2**31, max_channels=8, max_sample_rate=192000)
+    config = PoolConfig(
+        workers=1, queue_size=2, retry_after=3, job_retries=1, worker_max_jobs=0,
+        pipeline=PipelineConfig(limits=limits, tmp_dir=tmp_path, block_seconds=300),
+    )  # fmt: skip
+    pool = DecoderPool(FakeEngineFactory(load_seconds=3 if when == "loading" else 0), config, observer=recorder)
+    await pool.start()
+    try:
+        (worker,) = pool._workers.values()
+        while when == "idle" and not pool.ready:
+            await asyncio.sleep(0.05)
+        while worker.process.pid is None:
+            await asyncio.sleep(0.05)
+        os.kill(worker.process.pid, signal.SIGKILL)
+        while not recorder.events:
+            await asyncio.sleep(0.05)
+        assert recorder.events == [("exited", "crashed")]
+        assert (await pool.transcribe(request(5))).segments  # a replacement took over
     finally:
         await pool.stop()
 

@@ -1,9 +1,13 @@
-"""Neutral requests and transcripts <-> plain JSON-able dicts, for the durable job store."""
+"""Neutral requests and transcripts <-> plain JSON-able dicts, for the durable job store.
+
+Loaders are tolerant: a record written by another release (a rolling deploy, a rollback) keeps
+loading when a field was added (it takes its default) or removed (the stored value is dropped).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 from app.core.types import (
     Alternative,
@@ -17,6 +21,14 @@ from app.core.types import (
     Word,
 )
 
+T = TypeVar("T")
+
+
+def known(cls: type[T], data: dict[str, Any]) -> dict[str, Any]:
+    """The stored fields this release's `cls` has; a field missing here takes its default."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return {key: value for key, value in data.items() if key in names}
+
 
 def request_to_dict(request: TranscriptionRequest) -> dict[str, Any]:
     """Everything but the audio bytes (stored beside it); `raw` keeps the headerless format."""
@@ -27,13 +39,14 @@ def request_to_dict(request: TranscriptionRequest) -> dict[str, Any]:
 
 
 def request_from_dict(data: dict[str, Any], audio: AudioInput) -> TranscriptionRequest:
-    fields = dict(data)
-    raw = fields.pop("raw", None)
+    raw = data.get("raw")
+    fields = known(TranscriptionRequest, data)
+    fields.pop("audio", None)
     if raw is not None and audio.raw is None:
         audio = dataclasses.replace(
             audio, raw=RawFormat(RawEncoding(raw["encoding"]), raw["sample_rate"], raw["channels"])
         )
-    fields["task"] = Task(fields["task"])
+    fields["task"] = Task(fields.get("task", Task.TRANSCRIBE))
     for name in ("language_candidates", "phrases"):
         fields[name] = tuple(fields.get(name) or ())
     fields["intervals"] = tuple(tuple(pair) for pair in fields.get("intervals") or ())
@@ -48,12 +61,13 @@ def transcript_from_dict(data: dict[str, Any]) -> Transcript:
     segments = tuple(
         Segment(
             **{
-                **s,
-                "words": tuple(Word(**w) for w in s["words"]),
-                "alternatives": tuple(Alternative(**a) for a in s["alternatives"]),
-                "tokens": tuple(s["tokens"]),
+                **known(Segment, s),
+                "words": tuple(Word(**known(Word, w)) for w in s.get("words", ())),
+                "alternatives": tuple(Alternative(**known(Alternative, a)) for a in s.get("alternatives", ())),
+                "tokens": tuple(s.get("tokens", ())),
             }
         )
         for s in data["segments"]
     )
-    return Transcript(**{**data, "segments": segments, "task": Task(data["task"])})
+    task = Task(data.get("task", Task.TRANSCRIBE))
+    return Transcript(**{**known(Transcript, data), "segments": segments, "task": task})

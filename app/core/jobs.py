@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from app.core.codec import known
 from app.core.errors import Cancelled, Overloaded, SttError, kinds
 
 
@@ -29,6 +30,10 @@ class JobStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+RECORD_VERSION = 1
+"""Bumped when a stored field changes meaning; additions and removals need no bump."""
 
 
 @dataclass
@@ -51,13 +56,15 @@ class JobRecord:
     expires: float | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    v: int = RECORD_VERSION
+    """The release format that wrote it: loaders accept older and newer ones (codec.known)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRecord:
-        return cls(**{**data, "status": JobStatus(data["status"])})
+        return cls(**{**known(cls, data), "status": JobStatus(data["status"])})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ dies mid-job leaves a lease that expires and sends the job back to the queue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -102,7 +103,8 @@ class RedisJobStore:
         offset = int(token) if token and token.isdigit() else 0
         ids = await self._redis.zrevrange(self._kind(kind), offset, offset + size)
         raws = await self._redis.mget([self._job(i.decode()) for i in ids]) if ids else []
-        records = [r for r in (self._decode(raw) for raw in raws[:size]) if r is not None]
+        decoded = await asyncio.to_thread(lambda: [self._decode(raw) for raw in raws[:size]])  # off the loop
+        records = [r for r in decoded if r is not None]
         gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
         if gone:
             await self._redis.zrem(self._kind(kind), *gone)

@@ -1,18 +1,23 @@
 """The default job store: one SQLite file (WAL) under the data folder, for a single server.
 
-Calls run in a thread under one lock, so the event loop never waits on the disk.
+Calls run in a thread under one lock, so the event loop never waits on the disk. One server
+process holds the file: a second one (`uvicorn --workers 2`, two pods on one volume) is refused at
+start instead of stealing the first one's running jobs; replicas share a Redis store instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from app.core.errors import Unavailable
 from app.core.jobs import Change, JobRecord, JobStatus, StoreCaps
 
 SCHEMA = """
@@ -36,6 +41,7 @@ class SqliteJobStore:
     def __init__(self, path: Path, *, takeover_on_start: bool = True, caps: StoreCaps | None = None) -> None:
         self.caps = caps or StoreCaps()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _hold_lock(path.with_name(path.name + ".lock"))
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -110,16 +116,17 @@ class SqliteJobStore:
     async def page(self, kind: str, size: int, token: str | None) -> tuple[list[JobRecord], str | None]:
         offset = int(token) if token and token.isdigit() else 0
 
-        def query() -> list[Any]:
+        def query() -> tuple[list[JobRecord], bool]:
             sql = (
                 "SELECT record FROM jobs WHERE kind=? AND (expires IS NULL OR expires >= ?)"
                 " ORDER BY created DESC, id LIMIT ? OFFSET ?"
             )
-            return self._db.execute(sql, (kind, time.time(), size + 1, offset)).fetchall()
+            rows = self._db.execute(sql, (kind, time.time(), size + 1, offset)).fetchall()
+            # Parsed here, in the thread: a page of 1000 long results would stall the loop.
+            return [JobRecord.from_dict(json.loads(r[0])) for r in rows[:size]], len(rows) > size
 
-        rows = await self._call(query)
-        records = [JobRecord.from_dict(json.loads(r[0])) for r in rows[:size]]
-        return records, str(offset + size) if len(rows) > size else None
+        records, more = await self._call(query)
+        return records, str(offset + size) if more else None
 
     async def count(self, kind: str) -> int:
         row = await self._call(
@@ -131,13 +138,18 @@ class SqliteJobStore:
 
     async def claim(self, lease_seconds: float) -> JobRecord | None:
         def take() -> JobRecord | None:
-            row = self._db.execute("SELECT id FROM jobs WHERE status='queued' ORDER BY created LIMIT 1").fetchone()
+            now = time.time()
+            # One statement takes the job: no other claim can see it queued in between.
+            row = self._db.execute(
+                "UPDATE jobs SET status='running', lease_until=? WHERE status='queued' AND id="
+                "(SELECT id FROM jobs WHERE status='queued' ORDER BY created LIMIT 1) RETURNING id",
+                (now + lease_seconds,),
+            ).fetchone()
             if row is None:
                 return None
             record = self._read(row[0])
             if record is None:
                 return None
-            now = time.time()
             record.status, record.attempts = JobStatus.RUNNING, record.attempts + 1
             record.lease_until, record.updated, record.started = now + lease_seconds, now, record.started or now
             self._write(record)
@@ -173,3 +185,17 @@ class SqliteJobStore:
 
     async def close(self) -> None:
         await self._call(self._db.close)
+        os.close(self._lock_fd)  # the lock goes with the descriptor
+
+
+def _hold_lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Unavailable(
+            f"another server process holds the job store {path.with_suffix('')}: one server per file"
+            " (several replicas share ASR_REDIS_URL instead)"
+        ) from None
+    return fd

@@ -172,7 +172,7 @@ class DecoderPool:
         job = Job(job_id, request, lane, self._loop.create_future(), on_segment, str(spool))
         if bounds.deadline > 0:
             job.deadline = job.enqueued + bounds.deadline
-            self._loop.call_at(self._loop.time() + bounds.deadline, self._expire, job)
+            job.expiry = self._loop.call_at(self._loop.time() + bounds.deadline, self._expire, job)
         self._jobs[job.id] = job
         self._scheduler.add(job)
         self._dispatch()
@@ -398,6 +398,8 @@ class DecoderPool:
             job.future.exception()  # retrieved: a cancelled caller may never look
 
     def _end(self, job: Job) -> None:
+        if job.expiry is not None:
+            job.expiry.cancel()
         self._jobs.pop(job.id, None)
         job.pending.clear()
         _unlink(job.spool)
@@ -426,7 +428,9 @@ class DecoderPool:
             for job, item in assignment.items:
                 self._retry_or_fail(job, item, assignment, worker.process.exitcode)
         else:
-            self.observer.worker_exited("recycled" if worker.ready or worker.served else "crashed")
+            # Only a worker that left by itself (after `worker_max_jobs`) exits 0; a kill while it
+            # loaded or idled is a crash.
+            self.observer.worker_exited("recycled" if worker.process.exitcode == 0 else "crashed")
         assert self._loop is not None
         self._loop.create_task(self._spawn(worker.slot))
         self._dispatch()

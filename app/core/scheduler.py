@@ -37,6 +37,8 @@ class Job:
     on_segment: OnSegment | None
     spool: str
     deadline: float | None = None
+    expiry: asyncio.TimerHandle | None = None
+    """The deadline's timer, cancelled when the job ends: it holds the job (and its audio) alive."""
     enqueued: float = field(default_factory=time.monotonic)
     started: float = 0.0
     plan: Plan | None = None

@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from app.core.errors import AudioTooLong, InvalidArgument, NotFound
 from app.core.fetch import FetchConfig, fetched
@@ -21,7 +20,7 @@ from app.protocols.google.errors import render_error
 from app.protocols.google.render import new_request_id, operation, recognize_response
 from app.protocols.shared import decode_base64, job_audio_loader, read_json
 from app.state import jobs_of, service_of, settings_of
-from app.web import bearer_token, error_route, require_api_key, until_disconnect
+from app.web import bearer_token, error_route, json_off_loop, require_api_key, until_disconnect
 
 GOOGLE_MAX_ALTERNATIVES = 30
 PREFIXES = {"/v1": "v1", "/v1p1beta1": "v1p1beta1", "": "v1p1beta1"}  # Mod9 answers v1p1beta1 types
@@ -119,7 +118,7 @@ async def recognize(request: Request, prefix: str) -> Response:
         raise AudioTooLong(
             f"Sync input too long. For audio longer than {limit:g} s use LongRunningRecognize."
         ) from None
-    return JSONResponse(recognize_response(transcript, config, new_request_id()))
+    return await json_off_loop(lambda: recognize_response(transcript, config, new_request_id()))
 
 
 async def long_running(request: Request, prefix: str) -> Response:
@@ -143,7 +142,7 @@ async def long_running(request: Request, prefix: str) -> Response:
         uri=None if uri is None else str(uri),
         uri_param="audio.uri",
     )
-    return JSONResponse(operation(record))
+    return await json_off_loop(lambda: operation(record))
 
 
 async def get_operation(request: Request, name: str) -> Response:
@@ -151,7 +150,7 @@ async def get_operation(request: Request, name: str) -> Response:
     record = await jobs_of(request).get(name, "google")
     if record is None:
         raise NotFound(f"Operation {name} not found.", param="name")
-    return JSONResponse(operation(record))
+    return await json_off_loop(lambda: operation(record))
 
 
 async def list_operations(request: Request) -> Response:
@@ -162,10 +161,12 @@ async def list_operations(request: Request) -> Response:
     if given is not None and not (given.isdigit() and len(given) <= 12):
         raise InvalidArgument("Invalid pageToken: pass the nextPageToken of the previous page", param="pageToken")
     records, token = await jobs_of(request).page("google", int(size_text), given)
-    body: dict[str, Any] = {"operations": [operation(r) for r in records]}
-    if token:
-        body["nextPageToken"] = token
-    return JSONResponse(body)
+
+    def body() -> dict[str, Any]:  # up to 1000 full transcripts: rendered off the loop
+        listing: dict[str, Any] = {"operations": [operation(r) for r in records]}
+        return listing | ({"nextPageToken": token} if token else {})
+
+    return await json_off_loop(body)
 
 
 def job_loader(fetch: FetchConfig) -> AudioLoader:
