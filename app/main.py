@@ -31,6 +31,7 @@ from app.core.whisper import WhisperConfig
 from app.core.windows import WindowConfig
 from app.metrics import Metrics
 from app.protocols import docs, fallback, nim
+from app.protocols.bodies import openapi_with_bodies
 from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
@@ -73,6 +74,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
+    app.openapi = openapi_with_bodies(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = None

@@ -88,6 +88,36 @@ async def test_the_key_opens_the_reference_and_its_assets_are_local(client: http
     assert all("/" not in asset for asset in metadata.json()["assetInfo"])
 
 
+async def test_the_reference_shows_every_request_body_and_is_a_valid_openapi_document(app: FastAPI) -> None:
+    """The routes read their bodies themselves (depth limit, envelopes, chunked audio), so the
+    reference is given the wire models: a user of /docs sees the real fields of each body."""
+    from openapi_spec_validator import validate
+
+    from app.protocols.google.config import HONOURED
+
+    schema = app.openapi()
+    validate(schema)  # type: ignore[arg-type]
+    components = schema["components"]["schemas"]
+
+    def body(path: str, media: str) -> dict[str, Any]:
+        ref: str = schema["paths"][path]["post"]["requestBody"]["content"][media]["schema"]["$ref"]
+        found: dict[str, Any] = components[ref.rsplit("/", 1)[1]]
+        return found
+
+    for path in ("/v1/speech:recognize", "/v1p1beta1/speech:longrunningrecognize"):
+        assert set(body(path, "application/json")["properties"]) == {"config", "audio"}
+    assert set(components["RecognitionConfig"]["properties"]) == HONOURED  # every field config.py reads
+    assert set(components["RecognitionAudio"]["properties"]) == {"content", "uri"}
+    prosa = body("/v2/speech/stt", "application/json")
+    assert set(prosa["properties"]) == {"config", "request"} and "wait" in components["JobConfig"]["properties"]
+    for path in ("/v1/audio/transcriptions", "/v1/audio/translations"):
+        form = body(path, "multipart/form-data")
+        assert form["properties"]["file"]["format"] == "binary" and "file" in form["required"]
+        assert "timestamp_granularities[]" in form["properties"]
+    audio = schema["paths"]["/asr_xml"]["post"]["requestBody"]["content"]
+    assert "audio/x-pcm;bit=16;rate=16000" in audio and "audio/ogg;codecs=opus" in audio
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status", "kind"),
     [

@@ -69,14 +69,18 @@ async def decode_base64(content: Any, param: str) -> bytes:
 Wire = TypeVar("Wire", bound=BaseModel)
 
 
-def parse_wire(model: type[Wire], body: Any) -> Wire:
-    """`body` as the protocol's pydantic model, or InvalidArgument naming the first bad field."""
+def parse_wire(
+    model: type[Wire], body: Any, *, root: str = "", message: Callable[[str, str], str] = "{}: {}".format
+) -> Wire:
+    """`body` as the protocol's pydantic model, or InvalidArgument naming the first bad field
+    (`root.a.b[2]`) in the protocol's words (`message(where, why)`)."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidArgument(f"{where}: {first['msg']}", param=where or None) from None
+        where = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        where = where.lstrip(".")
+        raise InvalidArgument(message(where, first["msg"]), param=where or None) from None
 
 
 Check = Callable[[JobRecord, AudioInput], Awaitable[AudioInput]]

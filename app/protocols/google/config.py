@@ -12,12 +12,11 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from app.core import languages
 from app.core.errors import InvalidArgument
 from app.core.types import RawEncoding, RawFormat
 from app.protocols.google.shapes import ConfigShapes
+from app.protocols.shared import parse_wire
 
 ENCODINGS = {
     0: "ENCODING_UNSPECIFIED", 1: "LINEAR16", 2: "FLAC", 3: "MULAW", 4: "AMR", 5: "AMR_WB",
@@ -139,12 +138,7 @@ def _refuse_unhonourable(config: dict[str, Any]) -> None:
 
 
 def _check_shapes(config: dict[str, Any]) -> None:
-    try:
-        ConfigShapes.model_validate(config)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise InvalidArgument(f"Invalid value at '{where}': {first['msg']}", param=where) from None
+    parse_wire(ConfigShapes, config, root="config", message="Invalid value at '{}': {}".format)
 
 
 def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) -> GoogleConfig:

@@ -15,9 +15,11 @@ from app.core.fetch import FetchConfig, fetched
 from app.core.jobs import JobRecord
 from app.core.runner import AudioLoader
 from app.core.types import AudioInput, TranscriptionRequest
+from app.protocols.bodies import json_body
 from app.protocols.google.config import GoogleConfig, audio_format, parse_config, primary_language
 from app.protocols.google.errors import render_error
 from app.protocols.google.render import new_request_id, operation, recognize_response
+from app.protocols.google.shapes import RecognizeRequest
 from app.protocols.shared import decode_base64, job_audio_loader, read_json
 from app.state import jobs_of, service_of, settings_of
 from app.web import bearer_token, error_route, json_off_loop, require_api_key, until_disconnect
@@ -197,6 +199,7 @@ for _prefix in PREFIXES:
             methods=["POST"],
             include_in_schema=not _hidden and not _slash,
             summary="Synchronous recognition (no 60 s limit)",
+            openapi_extra=json_body(RecognizeRequest),
         )
         router.add_api_route(
             f"{_prefix}/speech:longrunningrecognize{_slash}",
@@ -204,6 +207,7 @@ for _prefix in PREFIXES:
             methods=["POST"],
             include_in_schema=not _hidden and not _slash,
             summary="Start a long-running recognition",
+            openapi_extra=json_body(RecognizeRequest),
         )
         router.add_api_route(
             f"{_prefix}/operations{_slash}",

@@ -7,7 +7,9 @@ The SDK sends arrays as repeated `name[]` parts and booleans as "true"/"false"; 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
 from app.core import languages
@@ -16,6 +18,21 @@ from app.core.types import Task
 
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("word", "segment")
+
+
+class TranscriptionForm(BaseModel):
+    """The form's fields for the API reference; `parse` below reads them (with the SDK's quirks)."""
+
+    file: bytes = Field(description="The audio file: any format FFmpeg reads (WAV, MP3, FLAC, Ogg, WebM, M4A...).")
+    model: str = Field(description="whisper-1 (the default model) or a local model's name.")
+    language: str | None = Field(default=None, description="ISO-639-1 code; unset: detected (transcriptions only).")
+    prompt: str | None = Field(default=None, description="Text to continue from (names, spelling).")
+    response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] = "json"
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(
+        default=["segment"], alias="timestamp_granularities[]", description="word needs verbose_json."
+    )
+    stream: bool = Field(default=False, description="Server-sent events: transcript.text.delta, then done.")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from starlette.datastructures import FormData
 from app.core.errors import SttError
 from app.core.service import SpeechService
 from app.core.types import AudioInput, Segment, Task, Transcript, TranscriptionRequest
+from app.protocols.bodies import form_body
 from app.protocols.openai import render
 from app.protocols.openai.errors import error_body, render_error
-from app.protocols.openai.form import AudioParams, parse
+from app.protocols.openai.form import AudioParams, TranscriptionForm, parse
 from app.state import service_of, settings_of
 from app.web import bearer_token, error_route, limit_body, require_api_key, until_disconnect
 
@@ -24,12 +25,20 @@ router = APIRouter(route_class=error_route(render_error), tags=["openai"], depen
 TEXT = "text/plain; charset=utf-8"
 
 
-@router.post("/v1/audio/transcriptions", summary="Transcribe audio (OpenAI compatible)")
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio (OpenAI compatible)",
+    openapi_extra=form_body(TranscriptionForm),
+)
 async def create_transcription(request: Request) -> Response:
     return await _handle(request, Task.TRANSCRIBE)
 
 
-@router.post("/v1/audio/translations", summary="Translate audio to English text (OpenAI compatible)")
+@router.post(
+    "/v1/audio/translations",
+    summary="Translate audio to English text (OpenAI compatible)",
+    openapi_extra=form_body(TranscriptionForm),
+)
 async def create_translation(request: Request) -> Response:
     return await _handle(request, Task.TRANSLATE)
 

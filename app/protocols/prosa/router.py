@@ -16,6 +16,7 @@ from app.core.fetch import FetchConfig
 from app.core.jobs import JobRecord, JobStatus
 from app.core.runner import AudioLoader
 from app.core.types import AudioInput, TranscriptionRequest
+from app.protocols.bodies import json_body
 from app.protocols.prosa.errors import error_fields, render_error
 from app.protocols.prosa.schemas import SubmitJob
 from app.protocols.shared import decode_base64, job_audio_loader, parse_wire, read_json
@@ -71,7 +72,11 @@ def _multilingual(request: Request, name: str) -> bool:
         return True
 
 
-@router.post("/v2/speech/stt", summary="Submit a transcription job (wait: true blocks up to the sync budget)")
+@router.post(
+    "/v2/speech/stt",
+    summary="Submit a transcription job (wait: true blocks up to the sync budget)",
+    openapi_extra=json_body(SubmitJob),
+)
 async def submit(request: Request) -> JSONResponse:
     settings = settings_of(request)
     body = parse_wire(SubmitJob, await read_json(request, settings.prosa_max_request_bytes))

@@ -25,6 +25,7 @@ from app.core.errors import (
 from app.core.incremental import IncrementalTranscriber, StreamConfig
 from app.core.stream_decode import ContainerStreamDecoder, StreamResampler, pcm_to_float
 from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
+from app.protocols.bodies import audio_body
 from app.protocols.yandex.render import document, error_document, variants
 from app.state import service_of, settings_of
 from app.web import error_route, limit_body, require_api_key, spooled, until_disconnect
@@ -114,7 +115,22 @@ def _template(request: Request) -> TranscriptionRequest:
         raise
 
 
-@router.post("/asr_xml", summary="Recognise an upload (chunked uploads are recognised while they arrive)")
+@router.post(
+    "/asr_xml",
+    summary="Recognise an upload (chunked uploads are recognised while they arrive)",
+    openapi_extra=audio_body(
+        (
+            "audio/x-pcm;bit=16;rate=16000",
+            "audio/x-pcm;bit=16;rate=8000",
+            "audio/x-alaw;bit=13;rate=8000",
+            "audio/x-wav",
+            "audio/ogg;codecs=opus",
+            "audio/webm;codecs=opus",
+            "audio/x-mpeg-3",
+        ),
+        "The audio; with Transfer-Encoding: chunked it is recognised while it arrives.",
+    ),
+)
 async def asr_xml(request: Request) -> Response:
     template = _template(request)
     settings = settings_of(request)
