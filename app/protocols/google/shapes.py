@@ -55,6 +55,7 @@ class ConfigShapes(_Open):
 
 def _flat(kind: str, text: str, **schema: Any) -> Any:
     """A flat field: described for the API reference, checked by config.py (with its own messages)."""
+
     def describe(field_schema: dict[str, Any]) -> None:
         field_schema.pop("default", None)  # unset means "not given", not a null value
         field_schema.update(type=kind, **schema)
