@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
 
 from app.core.errors import Unavailable
+from app.core.fetch import FetchConfig
 from app.core.jobservice import JobService
+from app.core.models import ModelRegistry
 from app.core.service import SpeechService
 from app.metrics import Metrics
 from app.settings import Settings
@@ -36,3 +40,26 @@ def service_of(request: Request) -> SpeechService:
     if service is None or not service.pool.ready:
         raise Unavailable(NOT_READY)
     return service
+
+
+def is_ready(request: Request) -> bool:
+    """Models loaded, decoders up, and not draining for a shutdown (readiness probes)."""
+    service: SpeechService | None = request.app.state.service
+    return service is not None and service.pool.ready and not request.app.state.draining
+
+
+def registry_of(request: Request) -> ModelRegistry | None:
+    """The installed models, once found at start-up (None before)."""
+    registry: ModelRegistry | None = request.app.state.registry
+    return registry
+
+
+def fetch_of(request: Request) -> FetchConfig:
+    fetch: FetchConfig = request.app.state.fetch
+    return fetch
+
+
+def released(request: Request) -> asyncio.Event:
+    """Set at shutdown's last step: waits on jobs end then, answered with what is known."""
+    event: asyncio.Event = request.app.state.released
+    return event

@@ -245,6 +245,19 @@ async def test_long_running_operation(fake_client: httpx.AsyncClient, prefix: st
     assert response["results"][0]["alternatives"][0]["words"][0]["startTime"] == "0.000s"
 
 
+async def test_long_running_headerless_audio_keeps_its_declared_format(fake_client: httpx.AsyncClient) -> None:
+    """The job stores options without audio; the format comes from the config when the job runs,
+    by the same rules as synchronous recognition (12 s of 16 kHz samples read as 8 kHz: 24 s)."""
+    config = {"encoding": "LINEAR16", "sampleRateHertz": 8000}
+    started = (await fake_client.post("/v1/speech:longrunningrecognize", json=body(config, content=RAW_12S))).json()
+    done = await wait_done(fake_client, "/v1/operations/" + started["name"])
+    assert done["response"]["totalBilledTime"] == "24s", done
+    refused = await fake_client.post(
+        "/v1/speech:longrunningrecognize", json=body({"encoding": "FLAC", "sampleRateHertz": 16000})
+    )
+    assert_google_error(refused, 400, "INVALID_ARGUMENT", "does not match the audio header")
+
+
 async def test_failed_operation_has_an_rpc_error(fake_client: httpx.AsyncClient) -> None:
     started = (
         await fake_client.post(

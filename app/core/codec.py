@@ -31,10 +31,11 @@ def known(cls: type[T], data: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_to_dict(request: TranscriptionRequest) -> dict[str, Any]:
-    """Everything but the audio bytes (stored beside it); `raw` keeps the headerless format."""
+    """Everything but the audio bytes (stored beside it); `raw` keeps a headerless format if the
+    request carries one (a protocol may instead work it out when the job runs)."""
     data = dataclasses.asdict(request)
     audio = data.pop("audio")
-    data["raw"] = audio["raw"]
+    data["raw"] = audio["raw"] if audio else None
     return data
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.core.audio import SAMPLE_RATE, DecodedAudio, decode
 from app.core.engine import BatchItem, Engine, LanguageGuess, PipelineConfig
-from app.core.errors import Cancelled, InvalidArgument
+from app.core.errors import Cancelled, Internal, InvalidArgument
 from app.core.text import postprocess
 from app.core.types import (
     Alternative,
@@ -101,6 +101,8 @@ def make_plan(
     limits = config.limits
     if request.max_seconds is not None:
         limits = replace(limits, max_seconds=min(limits.max_seconds, request.max_seconds))
+    if request.audio is None:
+        raise Internal("a request without audio reached the decoder")
     pcm = decode(request.audio, limits, keep_channels=request.separate_channels, tmp_dir=config.tmp_dir, spool=spool)
     try:
         _check_length(request, pcm.frames / SAMPLE_RATE, config)

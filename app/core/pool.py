@@ -160,6 +160,8 @@ class DecoderPool:
     ) -> Job:
         if self._loop is None or self._stopping or self.load_error:
             raise Unavailable("the decoder pool is not running", retry_after=self.config.retry_after)
+        if request.audio is None:
+            raise Internal("a request template without audio was submitted for decoding")
         bounds = self.config.lane(lane)
         admitted = self.lane_jobs(lane)
         if admitted >= self.config.workers + bounds.queue_size:

@@ -55,7 +55,8 @@ class AudioInput:
 
 @dataclass(frozen=True)
 class TranscriptionRequest:
-    audio: AudioInput
+    audio: AudioInput | None = None
+    """None in a template: the options of a job before its audio is loaded, or of a stream's windows."""
     model: str = "default"
     language: str | None = None
     """ISO-639-1 code, or None to detect."""

@@ -13,7 +13,7 @@ import app
 from app.core.errors import NotFound
 from app.core.models import ALIASES
 from app.protocols.openai.errors import render_error
-from app.state import metrics_of, settings_of
+from app.state import is_ready, metrics_of, registry_of, settings_of
 from app.web import bearer_token, error_route, require_api_key
 
 health = APIRouter(route_class=error_route(render_error), tags=["nim"])
@@ -37,15 +37,14 @@ async def live() -> dict[str, Any]:
 @health.get("/v1/health/ready", summary="Readiness: models loaded and decoders up")
 @health.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
 async def ready(request: Request) -> JSONResponse:
-    service = request.app.state.service
-    if service is not None and service.pool.ready and not request.app.state.draining:
+    if is_ready(request):
         return JSONResponse(_health("ready", "Service is ready."))
     body = {"error": {"message": "Service is not ready", "type": "service_unavailable", "code": 503}}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 def _model_entries(request: Request) -> list[dict[str, Any]]:
-    registry = request.app.state.registry
+    registry = registry_of(request)
     names = sorted(registry.specs) if registry else []
     aliases = [
         alias for alias, target in ALIASES.items() if registry and (target or registry.default) in registry.specs
@@ -74,7 +73,7 @@ async def version() -> dict[str, str]:
 @router.get("/v1/metadata", summary="Models, limits and licences")
 async def metadata(request: Request) -> dict[str, Any]:
     settings = settings_of(request)
-    registry = request.app.state.registry
+    registry = registry_of(request)
     specs = list(registry.specs.values()) if registry else []
     return {
         "version": app.__version__,
@@ -86,7 +85,7 @@ async def metadata(request: Request) -> dict[str, Any]:
             {
                 "name": spec.name,
                 "shortName": spec.name,
-                "default": spec.name == registry.default,
+                "default": registry is not None and spec.name == registry.default,
                 "multilingual": spec.multilingual,
                 "tasks": ["transcribe", "translate"] if spec.multilingual else ["transcribe"],
                 "sha256": spec.sha256,

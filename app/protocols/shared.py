@@ -99,6 +99,6 @@ def job_audio_loader(fetch: FetchConfig, check: Check | None = None) -> AudioLoa
         data = await store.audio(record.id)
         if data is None:
             raise Internal("the job's audio is missing from the job store")
-        yield AudioInput(data=data)
+        yield await check(record, AudioInput(data=data)) if check else AudioInput(data=data)
 
     return load

@@ -21,7 +21,7 @@ from app.protocols.google.errors import render_error
 from app.protocols.google.render import new_request_id, operation, recognize_response
 from app.protocols.google.shapes import RecognizeRequest
 from app.protocols.shared import decode_base64, job_audio_loader, read_json
-from app.state import jobs_of, service_of, settings_of
+from app.state import fetch_of, jobs_of, service_of, settings_of
 from app.web import bearer_token, error_route, json_off_loop, require_api_key, until_disconnect
 
 GOOGLE_MAX_ALTERNATIVES = 30
@@ -58,7 +58,9 @@ def _audio_spec(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return content, uri
 
 
-def core_request(config: GoogleConfig, audio: AudioInput, max_seconds: float | None = None) -> TranscriptionRequest:
+def core_request(
+    config: GoogleConfig, audio: AudioInput | None, max_seconds: float | None = None
+) -> TranscriptionRequest:
     language, candidates = primary_language(config)
     return TranscriptionRequest(
         audio=audio,
@@ -78,11 +80,6 @@ def core_request(config: GoogleConfig, audio: AudioInput, max_seconds: float | N
     )
 
 
-def fetch_config_of(request: Request) -> FetchConfig:
-    config: FetchConfig = request.app.state.fetch
-    return config
-
-
 @contextlib.asynccontextmanager
 async def uri_audio(uri: str, config: GoogleConfig, fetch: FetchConfig) -> AsyncIterator[AudioInput]:
     """The audio behind a URI, checked against the config as inline content is."""
@@ -91,6 +88,9 @@ async def uri_audio(uri: str, config: GoogleConfig, fetch: FetchConfig) -> Async
 
 
 async def _checked(config: GoogleConfig, audio: AudioInput) -> AudioInput:
+    """`audio` with the format its header and the config give (the same rules as inline content)."""
+    if audio.data is not None:
+        return replace(audio, raw=audio_format(config, audio.data[:4096]))
     assert audio.path is not None
     head = await asyncio.to_thread(_head, audio.path)
     return replace(audio, raw=audio_format(config, head))
@@ -114,7 +114,7 @@ async def recognize(request: Request, prefix: str) -> Response:
             audio = AudioInput(data=data, raw=audio_format(config, data[:4096]))
             transcript = await until_disconnect(request, service.transcribe(core_request(config, audio, limit)))
         else:
-            async with uri_audio(str(uri), config, fetch_config_of(request)) as audio:
+            async with uri_audio(str(uri), config, fetch_of(request)) as audio:
                 transcript = await until_disconnect(request, service.transcribe(core_request(config, audio, limit)))
     except AudioTooLong:
         raise AudioTooLong(
@@ -134,11 +134,12 @@ async def long_running(request: Request, prefix: str) -> Response:
     content, uri = _audio_spec(body)
     jobs = jobs_of(request)
     data = await decode_base64(content, "audio.content") if content is not None else None
-    raw = audio_format(config, data[:4096]) if data is not None else None
+    if data is not None:
+        audio_format(config, data[:4096])  # a config the header contradicts is refused now, not when run
     record = await jobs.submit(
         new_request_id(),
         "google",
-        core_request(config, AudioInput(data=b"", raw=raw)),
+        core_request(config, None),
         {"version": PREFIXES[prefix], "config": config.to_meta(), "request_id": new_request_id()},
         audio=data,
         uri=None if uri is None else str(uri),

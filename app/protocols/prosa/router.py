@@ -15,12 +15,12 @@ from app.core.errors import InvalidArgument, NotFound, SttError
 from app.core.fetch import FetchConfig
 from app.core.jobs import JobRecord, JobStatus
 from app.core.runner import AudioLoader
-from app.core.types import AudioInput, TranscriptionRequest
+from app.core.types import TranscriptionRequest
 from app.protocols.bodies import json_body
 from app.protocols.prosa.errors import error_fields, render_error
 from app.protocols.prosa.schemas import SubmitJob
 from app.protocols.shared import decode_base64, job_audio_loader, parse_wire, read_json
-from app.state import jobs_of, settings_of
+from app.state import jobs_of, registry_of, released, settings_of
 from app.web import error_route, require_api_key, until_disconnect
 
 router = APIRouter(
@@ -58,13 +58,13 @@ def _model_info(name: str, multilingual: bool = True) -> dict[str, Any]:
 @router.get("/v2/speech/stt/models", summary="Models a job may name")
 async def models(request: Request) -> JSONResponse:
     jobs_of(request)  # Unavailable while starting
-    registry = request.app.state.registry
+    registry = registry_of(request)
     names = list(settings_of(request).prosa_models) + (sorted(registry.specs) if registry else [])
     return JSONResponse([_model_info(n, _multilingual(request, n)) for n in dict.fromkeys(names)])
 
 
 def _multilingual(request: Request, name: str) -> bool:
-    registry = request.app.state.registry
+    registry = registry_of(request)
     target = settings_of(request).prosa_models.get(name, name)
     try:
         return bool(registry.resolve(target).multilingual) if registry else True
@@ -96,7 +96,6 @@ async def submit(request: Request) -> JSONResponse:
         raise InvalidArgument("One of 'data' or 'uri' is required (not both)", param="request.data")
     data = await decode_base64(content, "request.data") if content is not None else None
     core = TranscriptionRequest(
-        audio=AudioInput(data=b""),
         model=settings.prosa_models.get(model, model),
         punctuation=config.auto_punctuation,
         max_seconds=settings.prosa_max_audio_seconds,
@@ -114,9 +113,7 @@ async def submit(request: Request) -> JSONResponse:
     record = await jobs.submit(uuid.uuid4().hex, "prosa", core, meta, audio=data, uri=uri, uri_param="request.uri")
     if job_config["wait"]:
         # Woken when the job ends; a server shutting down answers with the job as it stands.
-        waited = await until_disconnect(
-            request, jobs.wait(record.id, settings.prosa_sync_seconds, request.app.state.released)
-        )
+        waited = await until_disconnect(request, jobs.wait(record.id, settings.prosa_sync_seconds, released(request)))
         record = waited or record
     return JSONResponse(job_body(record))
 

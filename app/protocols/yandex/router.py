@@ -101,7 +101,6 @@ def _template(request: Request) -> TranscriptionRequest:
     if antimat not in ("true", "false"):
         raise InvalidArgument("disableAntimat must be true or false", param="disableAntimat")
     template = TranscriptionRequest(
-        audio=AudioInput(data=b""),
         model=settings.yandex_topics.get(topic, topic),
         language=lang,
         profanity_filter=antimat == "false",
