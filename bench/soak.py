@@ -99,6 +99,13 @@ def _slope(samples: list[tuple[float, float]]) -> float:
     return 60 * sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread
 
 
+def _median_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """Median RSS of the samples from `start` to `end` seconds (negative: counted from the last)."""
+    first, last = samples[0][0], samples[-1][0]
+    low, high = (first + start, first + end) if start >= 0 and end > 0 else (last + start, last + end)
+    return statistics.median(v for t, v in samples if low <= t <= high)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -107,7 +114,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     latencies: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
-    counts = {"ok": 0, "shed": 0, "errors": 0}
+    counts = {"ok": 0, "shed": 0, "errors": 0, "prosa_running": 0}
     errors: list[str] = []
     lock = threading.Lock()
     with running_server(workers=2, threads=1, queue_size=16) as url:
@@ -127,7 +134,9 @@ def main() -> None:
                             errors.append(f"{name}: {type(exc).__name__}")
                     elapsed = time.perf_counter() - started
                     with lock:
-                        if status == 200:
+                        if status == 200 and name == "prosa" and response.json().get("status") != "complete":
+                            counts["prosa_running"] += 1  # the wait budget passed first: a valid answer
+                        elif status == 200:
                             counts["ok"] += 1
                             latencies[name].append(elapsed)
                         elif status in SHED and retry:
@@ -151,22 +160,25 @@ def main() -> None:
             time.sleep(15)
         for thread in threads:
             thread.join()
-        baseline = {role: values[0][1] for role, values in samples.items()}
-        final = {role: rss_mb(pid) for role, pid in roles.items()}
+        # Medians of the first and the last 2 minutes: a worker's RSS swings by a window's buffers
+        # from one sample to the next, so single samples would measure where a decode was.
+        baseline = {role: _median_between(values, 0, 120) for role, values in samples.items()}
+        final = {role: _median_between(values, -120, 0) for role, values in samples.items()}
         slopes = {role: _slope(values) for role, values in samples.items()}
     rows = []
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100) if len(values) >= 2 else [0.0] * 99
         rows.append([name, str(len(values)), f"{q[49]:.2f}", f"{q[94]:.2f}", f"{q[98]:.2f}"])
     memory = [
-        f"- {role}: {baseline[role]:.0f} MB after warm-up -> {final[role]:.0f} MB "
+        f"- {role}: {baseline[role]:.0f} MB (median, first 2 min after warm-up) -> {final[role]:.0f} MB (last 2 min) "
         f"({final[role] - baseline[role]:+.1f} MB; target < 20); trend {slopes[role]:+.2f} MB/min"
         for role in roles
     ]
     context = [
         machine_info(),
         f"{args.clients} clients, {args.minutes:g} min, warm-up {args.warmup:g} min; jfk.wav (11 s) on each protocol.",
-        f"Answered 200: {counts['ok']}; shed with 429/503 + Retry-After: {counts['shed']}; "
+        f"Answered 200 with a transcript: {counts['ok']}; Prosa jobs still running at the 60 s wait: "
+        f"{counts['prosa_running']}; shed with 429/503 + Retry-After: {counts['shed']}; "
         f"errors: {counts['errors']} (target 0)",
         *(f"- error: {e}" for e in errors[:10]),
         "RSS:",
