@@ -1,0 +1,422 @@
+"""A live transcription session: audio in as it is spoken, events out. No wire format inside.
+
+Audio (16 kHz mono float32, see app/core/stream_decode.py for the wire formats) is appended as it
+arrives. Utterances end where the server VAD hears `silence_duration_ms` of silence, at a client's
+commit (manual turns), or at `max_utterance_seconds`. While one is open its interim text is
+re-decoded on the live lane at most every `partial_interval_ms` (one partial decode at a time;
+the final cancels a stale one). Each committed utterance is decoded once more for its final,
+with the previous utterance's text as context and, once detected, the first utterance's
+language. Finals come out in order.
+
+Every task of a session belongs to one TaskGroup (`async with session`): leaving it, by the end,
+an error or a disconnect, cancels them all, so no decode outlives its client. Undecoded audio is
+bounded: past `max_backlog_seconds` an append waits (the reader stops reading, which slows the
+client), and past `backlog_wait_seconds` of waiting it fails with Overloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from app.core.audio import SAMPLE_RATE
+from app.core.errors import InvalidArgument, Overloaded, SttError
+from app.core.service import SpeechService
+from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
+from app.core.vad import FRAME, StreamingVad
+
+FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """Server VAD, with OpenAI's parameters."""
+
+    threshold: float = 0.5
+    """Speech probability a frame needs to count as speech."""
+    prefix_padding_ms: int = 300
+    """Audio kept before the detected start of speech."""
+    silence_duration_ms: int = 500
+    """Silence that ends an utterance."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    partial_interval_ms: int = 1000
+    """Least time between two interim decodes of one utterance."""
+    min_speech_ms: int = 200
+    """Speech shorter than this (a click, a cough) starts no utterance."""
+    max_utterance_seconds: float = 28.0
+    """An utterance is cut here (at its quietest recent frame): Whisper sees 30 s at most."""
+    min_commit_ms: int = 100
+    """A manual commit of less audio is refused (as OpenAI does)."""
+    max_backlog_seconds: float = 60.0
+    """Audio received but not yet decoded to a final; past it appends wait."""
+    backlog_wait_seconds: float = 10.0
+    """How long an append waits for the backlog to shrink before the stream fails Overloaded."""
+    overload_wait_seconds: float = 30.0
+    """How long a final may wait for a place in the live lane before it fails."""
+    live_burst_seconds: float = 10.0
+    """Audio further ahead of real time than this (a file sent at network speed) is decoded on the
+    interactive lane: the live lane is for audio spoken now."""
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    item: int
+    audio_start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    item: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
+class Committed:
+    item: int
+    audio_start_ms: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
+class Partial:
+    item: int
+    text: str
+    """The whole interim text of the open utterance so far (adapters send the change)."""
+
+
+@dataclass(frozen=True)
+class Final:
+    item: int
+    transcript: Transcript
+    """Segment and word times are in stream time (seconds since the session's first sample)."""
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    item: int
+    error: SttError
+
+
+@dataclass(frozen=True)
+class Cleared:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed | Cleared | Done
+
+
+@dataclass
+class _Utterance:
+    start: int
+    """Stream sample where its audio begins (speech start minus the prefix padding)."""
+    speech: int = 0
+    """Samples of speech heard in it."""
+    last_speech: int = 0
+    item: int = -1
+    """Its number once it holds `min_speech_ms` of speech (or is committed by hand); -1 before."""
+    partial_at: float = 0.0
+    probabilities: list[float] = field(default_factory=list)
+
+
+class LiveSession:
+    def __init__(
+        self,
+        service: SpeechService,
+        template: TranscriptionRequest,
+        config: LiveConfig,
+        turn: TurnDetection | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.template = template
+        self.config = config
+        self.turn = turn
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self._clock = clock
+        self._started = clock()
+        self._vad = StreamingVad() if turn is not None else None
+        self._audio = np.zeros(0, np.float32)
+        self._base = 0  # stream sample of _audio[0]
+        self._received = 0
+        self._floor = 0  # audio before this sample belongs to committed utterances
+        self._open: _Utterance | None = None
+        self._items = 0
+        self._context = ""
+        self._language = template.language
+        self._last_final: asyncio.Task[None] | None = None
+        self._partial: asyncio.Task[None] | None = None
+        self._pending_seconds = 0.0  # committed, final not out yet
+        self._drained = asyncio.Event()
+        self._frames = 0  # VAD frames seen
+        self._group = asyncio.TaskGroup()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> LiveSession:
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._group.__aexit__(None, None, None)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self._group.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def seconds_received(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    @property
+    def backlog_seconds(self) -> float:
+        open_seconds = (self._received - self._open.start) / SAMPLE_RATE if self._open else 0.0
+        manual = (self._received - self._floor) / SAMPLE_RATE if self.turn is None else 0.0
+        return self._pending_seconds + open_seconds + manual
+
+    async def append(self, pcm: np.ndarray) -> None:
+        """Take audio; waits while the decoders are `max_backlog_seconds` behind this stream."""
+        if self.backlog_seconds > self.config.max_backlog_seconds:
+            await self._wait_for_room()
+        pcm = pcm.astype(np.float32, copy=False)
+        self._audio = np.concatenate([self._audio, pcm])
+        self._received += len(pcm)
+        if self._vad is not None:
+            probabilities = await asyncio.to_thread(self._vad.probabilities, pcm)
+            self._follow(probabilities)
+            self._trim()
+        self._maybe_partial()
+
+    def commit(self) -> Committed:
+        """End the current utterance here (manual turns). InvalidArgument if it is too short."""
+        start = self._open.start if self._open is not None else self._floor
+        have_ms = (self._received - start) * 1000 // SAMPLE_RATE
+        if have_ms < self.config.min_commit_ms:
+            raise InvalidArgument(
+                f"Error committing input audio buffer: buffer too small. Expected at least "
+                f"{self.config.min_commit_ms}ms of audio, but buffer only has {have_ms:.2f}ms of audio.",
+                param="input_audio_buffer",
+            )
+        if self._open is None:
+            self._open = _Utterance(start)
+        return self._commit(self._received)
+
+    def clear(self) -> None:
+        """Drop audio not yet committed."""
+        if self._partial is not None:
+            self._partial.cancel()
+        self._open = None
+        self._floor = self._received
+        self._trim()
+        self.events.put_nowait(Cleared())
+
+    async def finish(self) -> None:
+        """The audio has ended: commit what holds speech, wait for every final, then Done."""
+        if self._partial is not None:
+            self._partial.cancel()
+        if self._open is not None and self._open.item >= 0:
+            self.events.put_nowait(SpeechStopped(self._open.item, _ms(self._open.last_speech)))
+            self._commit(self._received)
+        elif self.turn is None and self._received - self._floor >= self.config.min_commit_ms * SAMPLE_RATE // 1000:
+            self._open = _Utterance(self._floor)
+            self._commit(self._received)
+        if self._last_final is not None:
+            await asyncio.shield(self._last_final)
+        self.events.put_nowait(Done())
+
+    # -- turn detection ---------------------------------------------------------------------------
+
+    @property
+    def _min_speech(self) -> int:
+        return self.config.min_speech_ms * SAMPLE_RATE // 1000
+
+    def _follow(self, probabilities: np.ndarray) -> None:
+        assert self.turn is not None
+        turn = self.turn
+        quiet_below = max(0.01, turn.threshold - 0.15)  # hysteresis, as Silero's own segmenter
+        silence = turn.silence_duration_ms * SAMPLE_RATE // 1000
+        for probability in probabilities.tolist():
+            self._frames += 1
+            end = self._frames * FRAME
+            utterance = self._open
+            if utterance is None:
+                if probability >= turn.threshold:
+                    padding = turn.prefix_padding_ms * SAMPLE_RATE // 1000
+                    start = max(self._floor, end - FRAME - padding)
+                    self._open = _Utterance(start, FRAME, end, partial_at=self._clock())
+                continue
+            utterance.probabilities.append(probability)
+            if probability >= turn.threshold:
+                utterance.speech += FRAME
+                utterance.last_speech = end
+                if utterance.item < 0 and utterance.speech >= self._min_speech:
+                    utterance.item = self._new_item()
+                    self.events.put_nowait(SpeechStarted(utterance.item, _ms(utterance.start)))
+            elif probability < quiet_below and end - utterance.last_speech >= silence:
+                if utterance.item >= 0:
+                    self.events.put_nowait(SpeechStopped(utterance.item, _ms(utterance.last_speech)))
+                    self._commit(end)
+                else:  # too little speech: a noise, not an utterance
+                    self._open = None
+                    self._floor = max(self._floor, end - silence)
+                continue
+            if utterance.item >= 0 and end - utterance.start >= self.config.max_utterance_seconds * SAMPLE_RATE:
+                self._cut_long(utterance, end)
+
+    def _cut_long(self, utterance: _Utterance, end: int) -> None:
+        """Cut a long utterance at its quietest frame of the last 3 s and go on in a new one."""
+        recent = utterance.probabilities[-int(3 * SAMPLE_RATE / FRAME) :]
+        back = len(recent) - int(np.argmin(recent)) - 1
+        cut = end - back * FRAME
+        self.events.put_nowait(SpeechStopped(utterance.item, _ms(cut)))
+        self._commit(cut)
+        follower = _Utterance(cut, speech=back * FRAME, last_speech=end, partial_at=self._clock())
+        follower.item = self._new_item()
+        follower.probabilities = recent[len(recent) - back :]
+        self._open = follower
+        self.events.put_nowait(SpeechStarted(follower.item, _ms(cut)))
+
+    def _new_item(self) -> int:
+        self._items += 1
+        return self._items - 1
+
+    # -- decoding ---------------------------------------------------------------------------------
+
+    def _commit(self, end: int) -> Committed:
+        utterance = self._open
+        assert utterance is not None
+        if utterance.item < 0:
+            utterance.item = self._new_item()
+        self._open = None
+        if self._partial is not None:
+            self._partial.cancel()  # the final supersedes it
+        pcm = self._slice(utterance.start, end)
+        self._floor = end
+        self._trim()
+        committed = Committed(utterance.item, _ms(utterance.start), _ms(end))
+        self.events.put_nowait(committed)
+        seconds = len(pcm) / SAMPLE_RATE
+        self._pending_seconds += seconds
+        previous = self._last_final
+        self._last_final = self._spawn(self._final(utterance.item, pcm, utterance.start, previous))
+        return committed
+
+    async def _final(self, item: int, pcm: np.ndarray, start: int, previous: asyncio.Task[None] | None) -> None:
+        seconds = len(pcm) / SAMPLE_RATE
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)  # in order, and the previous text is the context
+            request = self._request(pcm, self.template.beam_size)
+            transcript = await self._decode(request, start, self.config.overload_wait_seconds)
+            if self._language is None:
+                self._language = transcript.language  # pinned after the first utterance
+            if transcript.text:
+                self._context = transcript.text
+            self.events.put_nowait(Final(item, transcript, seconds))
+        except SttError as exc:
+            self.events.put_nowait(Failed(item, exc))
+        finally:
+            self._pending_seconds -= seconds
+            self._drained.set()
+
+    def _maybe_partial(self) -> None:
+        utterance = self._open
+        if utterance is None or utterance.item < 0 or (self._partial and not self._partial.done()):
+            return
+        now = self._clock()
+        if (now - utterance.partial_at) * 1000 < self.config.partial_interval_ms:
+            return
+        utterance.partial_at = now
+        pcm = self._slice(utterance.start, self._received)
+        self._partial = self._spawn(self._interim(utterance, pcm))
+
+    async def _interim(self, utterance: _Utterance, pcm: np.ndarray) -> None:
+        try:
+            transcript = await self._decode(self._request(pcm, 1), utterance.start, 0.0)  # greedy: it is redone
+        except SttError:
+            return  # a partial is only a preview; the final will say what went wrong
+        if self._open is utterance and transcript.text:
+            self.events.put_nowait(Partial(utterance.item, transcript.text))
+
+    def _request(self, pcm: np.ndarray, beam_size: int | None) -> TranscriptionRequest:
+        prompt = " ".join(p for p in (self.template.prompt, self._context) if p) or None
+        return replace(
+            self.template,
+            audio=AudioInput(data=pcm.tobytes(), raw=FLOAT_PCM),
+            language=self._language,
+            prompt=prompt,
+            beam_size=beam_size,
+        )
+
+    async def _decode(self, request: TranscriptionRequest, start: int, overload_wait: float) -> Transcript:
+        ahead = self.seconds_received - (self._clock() - self._started)
+        lane = Lane.LIVE if ahead <= self.config.live_burst_seconds else Lane.INTERACTIVE
+        delay, give_up = 0.05, self._clock() + overload_wait
+        while True:
+            try:
+                transcript = await self.service.transcribe(request, lane=lane)
+                break
+            except Overloaded:
+                if self._clock() + delay > give_up:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        offset = start / SAMPLE_RATE
+        end = offset + transcript.duration
+        segments: tuple[Segment, ...] = tuple(s.placed(offset, s.channel, end) for s in transcript.segments)
+        return replace(transcript, segments=segments)
+
+    # -- buffers ----------------------------------------------------------------------------------
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        return self._audio[start - self._base : end - self._base].copy()
+
+    def _trim(self) -> None:
+        """Keep only what an utterance may still need: the open one, or the prefix padding."""
+        if self._open is not None:
+            keep = self._open.start
+        else:
+            padding = self.turn.prefix_padding_ms * SAMPLE_RATE // 1000 if self.turn else 0
+            keep = max(self._floor, self._received - padding) if self.turn else self._floor
+        if keep > self._base:
+            self._audio = self._audio[keep - self._base :]
+            self._base = keep
+
+    async def _wait_for_room(self) -> None:
+        deadline = self._clock() + self.config.backlog_wait_seconds
+        while self.backlog_seconds > self.config.max_backlog_seconds:
+            left = deadline - self._clock()
+            if left <= 0:
+                raise Overloaded(
+                    f"this stream is {self.backlog_seconds:.0f} s of audio ahead of the decoders "
+                    f"(the most is {self.config.max_backlog_seconds:g} s); send audio at real-time pace",
+                    retry_after=5,
+                )
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), left)
+
+
+def _ms(sample: int) -> int:
+    return sample * 1000 // SAMPLE_RATE

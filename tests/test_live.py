@@ -1,0 +1,217 @@
+"""The core live session on real speech and the real VAD, over a scripted service (fast): turns,
+partials before finals, context and language carried, manual commits, the bounded backlog, and
+cancellation of every decode when the session ends."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.core.errors import InvalidArgument, Overloaded
+from app.core.live import (
+    Cleared,
+    Committed,
+    Done,
+    Event,
+    Final,
+    LiveConfig,
+    LiveSession,
+    Partial,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetection,
+)
+from app.core.types import Lane, Segment, Transcript, TranscriptionRequest
+from tests.audio_tools import read_pcm
+
+TEMPLATE = TranscriptionRequest(model="fake", beam_size=5)
+SILENCE = np.zeros(16000, np.float32)
+CLIPS = ["ps_librivox_0870.wav", "ps_goforward.wav", "ps_librivox_0880.wav"]
+
+
+@dataclass
+class Call:
+    seconds: float
+    prompt: str | None
+    language: str | None
+    lane: Lane
+    beam_size: int | None
+
+
+class ScriptedService:
+    """Answers each decode with 'text N' (N counting calls); `gate` holds decodes until set."""
+
+    def __init__(self, language: str = "fr", gate: bool = False) -> None:
+        self.calls: list[Call] = []
+        self.language = language
+        self.gate = asyncio.Event()
+        if not gate:
+            self.gate.set()
+        self.cancelled = 0
+
+    async def transcribe(self, request: TranscriptionRequest, lane: Lane = Lane.INTERACTIVE, **_: Any) -> Transcript:
+        assert request.audio is not None and request.audio.data is not None
+        seconds = len(request.audio.data) / 4 / 16000
+        self.calls.append(Call(seconds, request.prompt, request.language, lane, request.beam_size))
+        text = f"text {len(self.calls)}"
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        segment = Segment(start=0.0, end=seconds, text=text, confidence=0.9)
+        language = request.language or self.language
+        return Transcript(segments=(segment,), language=language, language_probability=0.9, duration=seconds)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def speech() -> np.ndarray:
+    """Three real utterances, each followed by 1.5 s of silence."""
+    return np.concatenate([part for clip in CLIPS for part in (read_pcm(clip), SILENCE, SILENCE[:8000])])
+
+
+async def stream(session: LiveSession, pcm: np.ndarray, clock: Clock | None = None, chunk: float = 0.1) -> None:
+    """`pcm` in `chunk`-second pieces at real-time pace on the fake clock."""
+    step = int(chunk * 16000)
+    for start in range(0, len(pcm), step):
+        await session.append(pcm[start : start + step])
+        if clock is not None:
+            clock.now += chunk
+        await asyncio.sleep(0)  # let decodes finish, as real time would
+
+
+def drain(session: LiveSession) -> list[Event]:
+    events = []
+    while not session.events.empty():
+        events.append(session.events.get_nowait())
+    return events
+
+
+TURN = TurnDetection(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=800)
+
+
+async def test_utterances_end_at_silences_with_events_in_order() -> None:
+    service, clock = ScriptedService(), Clock()
+    async with LiveSession(service, TEMPLATE, LiveConfig(), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech(), clock)
+        await session.finish()
+    events = drain(session)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.item for f in finals] == list(range(len(CLIPS)))
+    assert isinstance(events[-1], Done)
+    for item in range(len(CLIPS)):
+        kinds = [type(e) for e in events if getattr(e, "item", None) == item and not isinstance(e, Partial)]
+        assert kinds == [SpeechStarted, SpeechStopped, Committed, Final]
+    # Each utterance's audio lies within its clip, in stream time, with the padding before it.
+    committed = [e for e in events if isinstance(e, Committed)]
+    starts = np.cumsum([0] + [len(read_pcm(c)) + 24000 for c in CLIPS])[:-1] * 1000 // 16000
+    for c, clip_start in zip(committed, starts, strict=True):
+        assert clip_start - 300 <= c.audio_start_ms <= clip_start + 1500
+    assert finals[1].transcript.segments[0].start == pytest.approx(committed[1].audio_start_ms / 1000, abs=0.01)
+
+
+async def test_partials_come_before_the_final_and_are_cheap() -> None:
+    service, clock = ScriptedService(), Clock()
+    config = LiveConfig(partial_interval_ms=500)
+    async with LiveSession(service, TEMPLATE, config, TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech(), clock)
+        await session.finish()
+    events = drain(session)
+    for item in range(len(CLIPS)):
+        mine = [e for e in events if getattr(e, "item", None) == item]
+        partials = [i for i, e in enumerate(mine) if isinstance(e, Partial)]
+        final = next(i for i, e in enumerate(mine) if isinstance(e, Final))
+        assert partials and max(partials) < final
+    interim = [c for c in service.calls if c.beam_size == 1]
+    assert interim and all(c.lane is Lane.LIVE for c in service.calls)
+    assert all(c.beam_size == 5 for c in service.calls if c not in interim)
+
+
+async def test_finals_carry_the_previous_text_and_the_first_language() -> None:
+    service, clock = ScriptedService(language="fr"), Clock()
+    async with LiveSession(service, TEMPLATE, LiveConfig(partial_interval_ms=10**6), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech(), clock)
+        await session.finish()
+    finals = [e for e in drain(session) if isinstance(e, Final)]
+    assert [c.prompt for c in service.calls] == [None, "text 1", "text 2"]
+    assert [c.language for c in service.calls] == [None, "fr", "fr"]
+    assert [f.transcript.text for f in finals] == ["text 1", "text 2", "text 3"]
+
+
+async def test_manual_turns_commit_and_clear() -> None:
+    service = ScriptedService()
+    async with LiveSession(service, TEMPLATE, LiveConfig(), None) as session:  # type: ignore[arg-type]
+        await session.append(read_pcm("ps_goforward.wav")[:16000])
+        committed = session.commit()
+        assert committed.item == 0 and committed.audio_end_ms == 1000
+        await session.append(np.zeros(800, np.float32))  # 50 ms
+        with pytest.raises(InvalidArgument, match="buffer too small. Expected at least 100ms"):
+            session.commit()
+        session.clear()
+        with pytest.raises(InvalidArgument, match="buffer only has 0.00ms"):
+            session.commit()
+        await session.append(read_pcm("ps_goforward.wav")[:8000])
+        await session.finish()  # what is left is committed at the end
+    events = drain(session)
+    assert [type(e) for e in events if not isinstance(e, Final)] == [Committed, Cleared, Committed, Done]
+    assert [e.item for e in events if isinstance(e, Final)] == [0, 1]
+    assert [c.seconds for c in service.calls] == [1.0, 0.5]
+
+
+async def test_a_stream_outrunning_the_decoders_waits_then_fails_overloaded() -> None:
+    service = ScriptedService(gate=True)  # nothing is ever decoded
+    config = LiveConfig(max_backlog_seconds=3, backlog_wait_seconds=0.3)
+    async with LiveSession(service, TEMPLATE, config, None) as session:  # type: ignore[arg-type]
+        await session.append(read_pcm("ps_goforward.wav")[: 2 * 16000])
+        session.commit()
+        await session.append(np.zeros(2 * 16000, np.float32))  # 4 s behind: the next append waits
+        waiting = asyncio.ensure_future(session.append(np.zeros(1600, np.float32)))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        with pytest.raises(Overloaded, match="ahead of the decoders"):
+            await waiting
+    assert service.cancelled == 1  # leaving the session cancelled the held final
+
+
+async def test_leaving_the_session_cancels_every_decode() -> None:
+    service, clock = ScriptedService(gate=True), Clock()
+    async with LiveSession(service, TEMPLATE, LiveConfig(partial_interval_ms=200), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech()[: 8 * 16000], clock)
+        await asyncio.sleep(0.05)
+        started = len(service.calls)
+        assert started >= 2  # a final and a partial at least
+    assert service.cancelled == started
+
+
+async def test_a_long_utterance_is_cut_at_a_quiet_frame() -> None:
+    service, clock = ScriptedService(), Clock()
+    config = LiveConfig(max_utterance_seconds=4, partial_interval_ms=10**6)
+    long_turn = TurnDetection(silence_duration_ms=3000)
+    pcm = np.concatenate([read_pcm("ps_librivox_0870.wav"), read_pcm("ps_librivox_0880.wav"), SILENCE * 4])
+    async with LiveSession(service, TEMPLATE, config, long_turn, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, pcm, clock)
+        await session.finish()
+    committed = [e for e in drain(session) if isinstance(e, Committed)]
+    assert len(committed) >= 3
+    assert all(c.audio_end_ms - c.audio_start_ms <= 4000 + 32 for c in committed[:-1])
+    assert all(a.audio_end_ms == b.audio_start_ms for a, b in zip(committed, committed[1:], strict=False))
+
+
+async def test_a_short_noise_starts_no_utterance() -> None:
+    service, clock = ScriptedService(), Clock()
+    blip = read_pcm("ps_goforward.wav")[8000:9600]  # 100 ms of speech
+    async with LiveSession(service, TEMPLATE, LiveConfig(), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, np.concatenate([SILENCE, blip, SILENCE, SILENCE]), clock)
+        await session.finish()
+    assert [type(e) for e in drain(session)] == [Done] and service.calls == []
