@@ -35,6 +35,7 @@ from app.protocols.bodies import openapi_with_bodies
 from app.protocols.google import router as google
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
+from app.protocols.realtime import router as realtime
 from app.protocols.yandex import router as yandex
 from app.settings import Settings
 
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(nim.health)
     app.include_router(nim.router)
     app.include_router(docs.router)
+    realtime.install(app)
     app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
     app.add_middleware(RequestObserver, metrics=metrics)
 

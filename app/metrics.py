@@ -57,6 +57,19 @@ class Metrics:
         self.queue_wait = Histogram(
             "asr_queue_wait_seconds", "Time a request waited for a decoder.", buckets=SECONDS_BUCKETS, registry=r
         )
+        self.live_sessions = Gauge("asr_live_sessions", "Live WebSocket sessions open now.", registry=r)
+        self.live_first_partial = Histogram(
+            "asr_live_first_partial_seconds",
+            "Time from a live session's start to its first interim text.",
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.live_final_latency = Histogram(
+            "asr_live_final_latency_seconds",
+            "Time from the end of a live utterance (VAD or commit) to its final text.",
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
         self.rtf = Histogram(
             "asr_real_time_factor_ratio",
             "Processing seconds per audio second.",

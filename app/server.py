@@ -208,6 +208,9 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "log_level": settings.log_level,
         "http": guarded_protocol(settings),
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "ws_max_size": settings.realtime_max_message_bytes,
+        "ws_ping_interval": 20.0,  # dead peers are found; live clients answer pings themselves
+        "ws_ping_timeout": 20.0,
         # h11's own cap sits far above ours (one read is at most 256 KiB), so ours answers first:
         # 431 rather than h11's 400.
         "h11_max_incomplete_event_size": settings.max_header_bytes + (1 << 20),

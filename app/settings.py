@@ -104,6 +104,21 @@ class Settings(BaseSettings):
     plan_deadline_seconds: float = Field(default=600.0, gt=0)
     """The same for decoding a request's file and cutting its windows."""
 
+    realtime_max_sessions: int = Field(default=16, ge=1)
+    """Live WebSocket sessions at once (all dialects); past it: an error event and close 1013."""
+    realtime_session_seconds: float = Field(default=1800.0, gt=0)
+    """Longest live session (OpenAI's 30 minutes); then an error event and close 1000."""
+    realtime_idle_seconds: float = Field(default=120.0, gt=0)
+    """A live session without any client message for this long is closed (audio of silence is a
+    message: a quiet speaker is never cut off)."""
+    realtime_max_message_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    """Largest WebSocket message (OpenAI's 15 MiB append limit); bigger: close 1009."""
+    live_partial_ms: int = Field(default=1000, ge=100)
+    """Least time between two interim decodes of one live utterance."""
+    live_max_backlog_seconds: float = Field(default=60.0, gt=0)
+    """Audio of one live session not yet decoded; past it the client is read no faster, and after
+    10 s more it gets an Overloaded error."""
+
     max_upload_bytes: int = Field(default=26_214_400, ge=1)
     """Largest OpenAI upload (whole multipart body), counted while reading; 413 past it."""
     max_audio_seconds: float = Field(default=7200.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from app.core.errors import Unavailable
 from app.core.fetch import FetchConfig
@@ -17,12 +18,12 @@ from app.settings import Settings
 NOT_READY = "The server is still loading its models. Retry after polling /v1/health/ready."
 
 
-def settings_of(request: Request) -> Settings:
+def settings_of(request: HTTPConnection) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def metrics_of(request: Request) -> Metrics:
+def metrics_of(request: HTTPConnection) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

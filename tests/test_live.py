@@ -102,10 +102,11 @@ def drain(session: LiveSession) -> list[Event]:
 TURN = TurnDetection(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=800)
 
 
-async def test_utterances_end_at_silences_with_events_in_order() -> None:
+@pytest.mark.parametrize("chunk", [0.02, 0.1, 0.13, 0.5])
+async def test_utterances_end_at_silences_with_events_in_order(chunk: float) -> None:
     service, clock = ScriptedService(), Clock()
     async with LiveSession(service, TEMPLATE, LiveConfig(), TURN, clock=clock) as session:  # type: ignore[arg-type]
-        await stream(session, speech(), clock)
+        await stream(session, speech(), clock, chunk)
         await session.finish()
     events = drain(session)
     finals = [e for e in events if isinstance(e, Final)]
@@ -120,6 +121,9 @@ async def test_utterances_end_at_silences_with_events_in_order() -> None:
     for c, clip_start in zip(committed, starts, strict=True):
         assert clip_start - 300 <= c.audio_start_ms <= clip_start + 1500
     assert finals[1].transcript.segments[0].start == pytest.approx(committed[1].audio_start_ms / 1000, abs=0.01)
+    # Each final decoded exactly its utterance's audio.
+    decoded = [c.seconds for c in service.calls if c.beam_size == 5]
+    assert decoded == pytest.approx([(c.audio_end_ms - c.audio_start_ms) / 1000 for c in committed], abs=0.002)
 
 
 async def test_partials_come_before_the_final_and_are_cheap() -> None:

@@ -28,11 +28,13 @@ import numpy as np
 
 from app.core.audio import SAMPLE_RATE
 from app.core.errors import InvalidArgument, Overloaded, SttError
+from app.core.live_audio import LiveConverter, LiveFormat
 from app.core.service import SpeechService
 from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
 from app.core.vad import FRAME, StreamingVad
 
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
+CONTEXT_WORDS = 40
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class LiveSession:
         config: LiveConfig,
         turn: TurnDetection | None,
         clock: Callable[[], float] = time.monotonic,
+        audio_format: LiveFormat | None = None,
     ) -> None:
         self.service = service
         self.template = template
@@ -151,6 +154,7 @@ class LiveSession:
         self._clock = clock
         self._started = clock()
         self._vad = StreamingVad() if turn is not None else None
+        self._convert = LiveConverter(audio_format or LiveFormat())
         self._audio = np.zeros(0, np.float32)
         self._base = 0  # stream sample of _audio[0]
         self._received = 0
@@ -194,6 +198,10 @@ class LiveSession:
         open_seconds = (self._received - self._open.start) / SAMPLE_RATE if self._open else 0.0
         manual = (self._received - self._floor) / SAMPLE_RATE if self.turn is None else 0.0
         return self._pending_seconds + open_seconds + manual
+
+    async def feed(self, data: bytes) -> None:
+        """Audio bytes in the session's declared format (`audio_format`)."""
+        await self.append(await asyncio.to_thread(self._convert, data))
 
     async def append(self, pcm: np.ndarray) -> None:
         """Take audio; waits while the decoders are `max_backlog_seconds` behind this stream."""
@@ -332,7 +340,8 @@ class LiveSession:
             if self._language is None:
                 self._language = transcript.language  # pinned after the first utterance
             if transcript.text:
-                self._context = transcript.text
+                # Whisper reads at most 223 prompt tokens: the last words are the useful context.
+                self._context = " ".join(transcript.text.split()[-CONTEXT_WORDS:])
             self.events.put_nowait(Final(item, transcript, seconds))
         except SttError as exc:
             self.events.put_nowait(Failed(item, exc))
@@ -390,15 +399,17 @@ class LiveSession:
     # -- buffers ----------------------------------------------------------------------------------
 
     def _slice(self, start: int, end: int) -> np.ndarray:
-        return self._audio[start - self._base : end - self._base].copy()
+        return self._audio[max(0, start - self._base) : max(0, end - self._base)].copy()
 
     def _trim(self) -> None:
         """Keep only what an utterance may still need: the open one, or the prefix padding."""
         if self._open is not None:
             keep = self._open.start
+        elif self.turn is not None:
+            # From the last frame the VAD has seen: the next speech may start a padding before it.
+            keep = max(self._floor, self._frames * FRAME - self.turn.prefix_padding_ms * SAMPLE_RATE // 1000)
         else:
-            padding = self.turn.prefix_padding_ms * SAMPLE_RATE // 1000 if self.turn else 0
-            keep = max(self._floor, self._received - padding) if self.turn else self._floor
+            keep = self._floor
         if keep > self._base:
             self._audio = self._audio[keep - self._base :]
             self._base = keep

@@ -96,6 +96,19 @@ def _alaw_table() -> np.ndarray:
 ALAW = _alaw_table()
 
 
+# mu-law to linear, as G.711 defines it.
+def _mulaw_table() -> np.ndarray:
+    values = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = values & 0x80
+    exponent = (values >> 4) & 0x07
+    mantissa = values & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return (np.where(sign, -magnitude, magnitude) / 32768.0).astype(np.float32)
+
+
+MULAW = _mulaw_table()
+
+
 def pcm_to_float(data: bytes, encoding: RawEncoding) -> np.ndarray:
     """Whole samples of headerless 16-bit PCM or A-law to float32."""
     if encoding is RawEncoding.LINEAR16:
