@@ -58,6 +58,7 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
             self._body_bytes = 0
             self._head_timer: asyncio.TimerHandle | None = None
             self._body_timer: asyncio.TimerHandle | None = None
+            self._upgraded = False
             if len(self.connections) >= self.max_connections:
                 log.warning("connection refused: %d open, the most allowed", len(self.connections))
                 transport.write(BUSY)
@@ -88,6 +89,12 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
             super().data_received(data)
             self._follow_state()
 
+        def handle_websocket_upgrade(self, event: h11.Request) -> None:
+            # The connection becomes a WebSocket: HTTP's header and body timers must not close it.
+            self._upgraded = True
+            self._cancel_timers()
+            super().handle_websocket_upgrade(event)
+
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing():
@@ -96,6 +103,8 @@ def guarded_protocol(settings: Settings) -> type[H11Protocol]:
                 self._follow_state()
 
         def _follow_state(self) -> None:
+            if self._upgraded:
+                return
             state = self.conn.their_state
             if state is not h11.IDLE and self._head_timer is not None:
                 self._head_timer.cancel()

@@ -170,7 +170,7 @@ def _capture(run: Any, failures: list[BaseException]) -> Any:
 
 
 def test_live_finals_are_as_accurate_as_decoding_the_whole_file(real_server: RealServer) -> None:
-    """All ten English clips in one stream (at 3x real time, to keep the suite short): the finals'
+    """All ten English clips in one stream (at 4x real time, to keep the suite short): the finals'
     WER within 1 point of the same audio decoded whole (the bench measures it at 1x too)."""
     refs = references()
     pcm = speech(ENGLISH)
@@ -193,7 +193,7 @@ def test_live_finals_are_as_accurate_as_decoding_the_whole_file(real_server: Rea
         def append(b64: str) -> None:
             ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": b64}))
 
-        paced(append, audio, 24000, speed=3.0).join()
+        paced(append, audio, 24000, speed=4.0).join()
         ws.send(json.dumps({"type": "input_audio_buffer.commit"}))  # whatever the VAD has not ended yet
         committed: set[str] = set()
         while True:
@@ -310,7 +310,7 @@ def test_the_riva_client_streams_at_real_time_with_partials_and_word_times(
     assert wer([" ".join(refs[c] for c in CLIPS)], [final]) <= 0.10, final
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("Transcript: ") for m in logged), logged  # interim text arrived
-    assert sum(m.startswith("Interim Transcript: ") for m in logged) == len(CLIPS), logged
+    assert sum(m.startswith("Interim Transcript: ") for m in logged) >= len(CLIPS), logged
 
 
 def _riva_script() -> Any:

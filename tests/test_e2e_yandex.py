@@ -16,7 +16,7 @@ from tests.wer import wer
 
 pytestmark = pytest.mark.e2e
 UUID = "01ae13cb744628b58fb536d496daa1e6"
-CLIPS = ["moonshine_two_cities.wav", "jfk.wav", "moonshine_beckett.wav"]  # 65 s of speech
+CLIPS = ["jfk.wav", "moonshine_beckett.wav", "ps_librivox_0870.wav"]  # 28 s of speech
 
 
 def decoded_seconds(server: RealServer) -> float:
@@ -57,8 +57,8 @@ def test_chunked_upload_at_real_time_is_recognised_while_it_arrives(real_server:
     best = root.findall("variant")[0].text or ""
     refs = references()
     assert wer([" ".join(refs[name] for name in CLIPS)], [best]) <= 0.1
-    # More than 40 s had been decoded before the upload ended: recognition ran during it.
-    assert progress["at_last_chunk"] - progress["before"] > 40
+    # More than 15 s had been decoded before the upload ended: recognition ran during it.
+    assert progress["at_last_chunk"] - progress["before"] > 15
 
 
 def test_wav_and_silence(real_server: RealServer) -> None:

@@ -26,7 +26,7 @@ from app.core.live import (
     SpeechStopped,
     TurnDetection,
 )
-from app.core.types import Lane, Segment, Transcript, TranscriptionRequest
+from app.core.types import Lane, Segment, Transcript, TranscriptionRequest, Word
 from tests.audio_tools import read_pcm
 
 TEMPLATE = TranscriptionRequest(model="fake", beam_size=5)
@@ -64,9 +64,19 @@ class ScriptedService:
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
-        segment = Segment(start=0.0, end=seconds, text=text, confidence=0.9)
+        words: tuple[Word, ...] = ()
+        if request.word_timestamps:  # the words at the end: a final's lead audio holds none
+            words = (
+                Word(seconds - 0.4, seconds - 0.2, " text", 0.9),
+                Word(seconds - 0.2, seconds, f" {len(self.calls)}", 0.9),
+            )
+        segment = Segment(start=0.0, end=seconds, text=text, confidence=0.9, words=words)
         language = request.language or self.language
         return Transcript(segments=(segment,), language=language, language_probability=0.9, duration=seconds)
+
+
+def _final_calls(service: ScriptedService) -> list[int]:
+    return [i + 1 for i, c in enumerate(service.calls) if c.beam_size == 5]
 
 
 class Clock:
@@ -120,10 +130,18 @@ async def test_utterances_end_at_silences_with_events_in_order(chunk: float) -> 
     starts = np.cumsum([0] + [len(read_pcm(c)) + 24000 for c in CLIPS])[:-1] * 1000 // 16000
     for c, clip_start in zip(committed, starts, strict=True):
         assert clip_start - 300 <= c.audio_start_ms <= clip_start + 1500
-    assert finals[1].transcript.segments[0].start == pytest.approx(committed[1].audio_start_ms / 1000, abs=0.01)
-    # Each final decoded exactly its utterance's audio.
+    for final, c in zip(finals, committed, strict=True):  # stream times, within the utterance
+        assert c.audio_start_ms / 1000 - 0.01 <= final.transcript.segments[0].start < c.audio_end_ms / 1000
+    # Each final decoded exactly its utterance's audio, and a short one the 3 s before it too.
     decoded = [c.seconds for c in service.calls if c.beam_size == 5]
-    assert decoded == pytest.approx([(c.audio_end_ms - c.audio_start_ms) / 1000 for c in committed], abs=0.002)
+    lengths = [(c.audio_end_ms - c.audio_start_ms) / 1000 for c in committed]
+    expected = [
+        n + (min(3.0, c.audio_start_ms / 1000) if n < 3.0 else 0.0) for n, c in zip(lengths, committed, strict=True)
+    ]
+    assert any(n < 3.0 for n in lengths) and any(n >= 3.0 for n in lengths)
+    assert decoded == pytest.approx(expected, abs=0.002)
+    assert [f.audio_seconds for f in finals] == pytest.approx(lengths, abs=0.002)
+    assert all(f.transcript.text == f"text {i}" for f, i in zip(finals, _final_calls(service), strict=True))
 
 
 async def test_partials_come_before_the_final_and_are_cheap() -> None:
@@ -171,7 +189,7 @@ async def test_manual_turns_commit_and_clear() -> None:
     events = drain(session)
     assert [type(e) for e in events if not isinstance(e, Final)] == [Committed, Cleared, Committed, Done]
     assert [e.item for e in events if isinstance(e, Final)] == [0, 1]
-    assert [c.seconds for c in service.calls] == [1.0, 0.5]
+    assert [c.seconds for c in service.calls] == pytest.approx([1.0, 1.55])  # the short one with its lead
 
 
 async def test_a_stream_outrunning_the_decoders_waits_then_fails_overloaded() -> None:

@@ -57,6 +57,10 @@ class LiveConfig:
     """Speech shorter than this (a click, a cough) starts no utterance."""
     max_utterance_seconds: float = 28.0
     """An utterance is cut here (at its quietest recent frame): Whisper sees 30 s at most."""
+    short_utterance_seconds: float = 3.0
+    """A final of less audio is decoded with up to `lead_seconds` of the audio before it (its words
+    dropped), as whole-file decoding would hear it: Whisper mishears a lone "ask not"."""
+    lead_seconds: float = 3.0
     min_commit_ms: int = 100
     """A manual commit of less audio is refused (as OpenAI does)."""
     max_backlog_seconds: float = 60.0
@@ -130,6 +134,8 @@ class _Utterance:
     speech: int = 0
     """Samples of speech heard in it."""
     last_speech: int = 0
+    first_speech: int = -1
+    """Stream sample where its speech was first heard (-1: not heard, a manual commit)."""
     item: int = -1
     """Its number once it holds `min_speech_ms` of speech (or is committed by hand); -1 before."""
     partial_at: float = 0.0
@@ -168,6 +174,7 @@ class LiveSession:
         self._pending_seconds = 0.0  # committed, final not out yet
         self._drained = asyncio.Event()
         self._frames = 0  # VAD frames seen
+        self._heard_until = 0  # where the last committed utterance's speech ended
         self._group = asyncio.TaskGroup()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -272,7 +279,7 @@ class LiveSession:
                 if probability >= turn.threshold:
                     padding = turn.prefix_padding_ms * SAMPLE_RATE // 1000
                     start = max(self._floor, end - FRAME - padding)
-                    self._open = _Utterance(start, FRAME, end, partial_at=self._clock())
+                    self._open = _Utterance(start, FRAME, end, first_speech=end - FRAME, partial_at=self._clock())
                 continue
             utterance.probabilities.append(probability)
             if probability >= turn.threshold:
@@ -299,7 +306,7 @@ class LiveSession:
         cut = end - back * FRAME
         self.events.put_nowait(SpeechStopped(utterance.item, _ms(cut)))
         self._commit(cut)
-        follower = _Utterance(cut, speech=back * FRAME, last_speech=end, partial_at=self._clock())
+        follower = _Utterance(cut, speech=back * FRAME, last_speech=end, first_speech=cut, partial_at=self._clock())
         follower.item = self._new_item()
         follower.probabilities = recent[len(recent) - back :]
         self._open = follower
@@ -319,24 +326,40 @@ class LiveSession:
         self._open = None
         if self._partial is not None:
             self._partial.cancel()  # the final supersedes it
-        pcm = self._slice(utterance.start, end)
+        lead = 0
+        if (end - utterance.start) < self.config.short_utterance_seconds * SAMPLE_RATE:
+            lead = min(int(self.config.lead_seconds * SAMPLE_RATE), utterance.start - self._base)
+        pcm = self._slice(utterance.start - lead, end)
+        # Words of the lead are dropped at the middle of the silence before this speech: word
+        # times are rough, and the middle is the point farthest from both utterances' words.
+        heard = utterance.first_speech if utterance.first_speech >= 0 else utterance.start
+        boundary = max(utterance.start - lead, (self._heard_until + heard) // 2) if lead else utterance.start
+        self._heard_until = min(utterance.last_speech, end) if utterance.first_speech >= 0 else end
         self._floor = end
         self._trim()
         committed = Committed(utterance.item, _ms(utterance.start), _ms(end))
         self.events.put_nowait(committed)
-        seconds = len(pcm) / SAMPLE_RATE
+        seconds = (end - utterance.start) / SAMPLE_RATE
         self._pending_seconds += seconds
         previous = self._last_final
-        self._last_final = self._spawn(self._final(utterance.item, pcm, utterance.start, previous))
+        work = self._final(utterance.item, pcm, utterance.start, lead, boundary, previous)
+        self._last_final = self._spawn(work)
         return committed
 
-    async def _final(self, item: int, pcm: np.ndarray, start: int, previous: asyncio.Task[None] | None) -> None:
-        seconds = len(pcm) / SAMPLE_RATE
+    async def _final(
+        self, item: int, pcm: np.ndarray, start: int, lead: int, boundary: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        seconds = (len(pcm) - lead) / SAMPLE_RATE
         try:
             if previous is not None:
                 await asyncio.shield(previous)  # in order, and the previous text is the context
             request = self._request(pcm, self.template.beam_size)
-            transcript = await self._decode(request, start, self.config.overload_wait_seconds)
+            if lead:
+                request = replace(request, word_timestamps=True)
+            transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
+            if lead:
+                transcript = _after(transcript, boundary / SAMPLE_RATE, keep_words=self.template.word_timestamps)
+                transcript = replace(transcript, duration=seconds)
             if self._language is None:
                 self._language = transcript.language  # pinned after the first utterance
             if transcript.text:
@@ -402,7 +425,8 @@ class LiveSession:
         return self._audio[max(0, start - self._base) : max(0, end - self._base)].copy()
 
     def _trim(self) -> None:
-        """Keep only what an utterance may still need: the open one, or the prefix padding."""
+        """Keep only what an utterance may still need: the open one, or the prefix padding, and
+        `lead_seconds` before that for a short utterance's final."""
         if self._open is not None:
             keep = self._open.start
         elif self.turn is not None:
@@ -410,6 +434,7 @@ class LiveSession:
             keep = max(self._floor, self._frames * FRAME - self.turn.prefix_padding_ms * SAMPLE_RATE // 1000)
         else:
             keep = self._floor
+        keep -= int(self.config.lead_seconds * SAMPLE_RATE)
         if keep > self._base:
             self._audio = self._audio[keep - self._base :]
             self._base = keep
@@ -431,3 +456,25 @@ class LiveSession:
 
 def _ms(sample: int) -> int:
     return sample * 1000 // SAMPLE_RATE
+
+
+def _after(transcript: Transcript, boundary: float, *, keep_words: bool) -> Transcript:
+    """Only the words spoken after `boundary` (stream seconds): the lead audio's are dropped."""
+    segments: list[Segment] = []
+    for segment in transcript.segments:
+        words = tuple(w for w in segment.words if (w.start + w.end) / 2 >= boundary)
+        if not words:
+            continue
+        # Whisper's words carry their leading space, unless punctuation stripping took it.
+        text = "".join(w.text if w.text[:1].isspace() else " " + w.text for w in words).strip()
+        segments.append(
+            replace(
+                segment,
+                start=max(words[0].start, boundary),
+                text=text,
+                words=words if keep_words else (),
+                alternatives=(),
+                tokens=(),
+            )
+        )
+    return replace(transcript, segments=tuple(segments))

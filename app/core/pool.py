@@ -351,8 +351,18 @@ class DecoderPool:
 
     def _release(self, worker: Worker) -> None:
         assignment, worker.assignment = worker.assignment, None
-        if assignment is not None and assignment.timer is not None:
+        if assignment is None:
+            return
+        if assignment.timer is not None:
             assignment.timer.cancel()
+        for job, _ in assignment.items:
+            if job.done and not self._held(job):
+                _unlink(job.spool)  # kept while a worker could still read it (see _end)
+
+    def _held(self, job: Job) -> bool:
+        return any(
+            w.assignment is not None and any(j is job for j, _ in w.assignment.items) for w in self._workers.values()
+        )
 
     def _planned(self, job: Job, plan: Plan, results: list[WindowResult]) -> None:
         job.planning = False
@@ -404,7 +414,8 @@ class DecoderPool:
             job.expiry.cancel()
         self._jobs.pop(job.id, None)
         job.pending.clear()
-        _unlink(job.spool)
+        if not self._held(job):  # else the worker holding it is aborted; _release unlinks it then
+            _unlink(job.spool)
 
     # -- failures --------------------------------------------------------------------------------
     def _overrun(self, worker: Worker, assignment: Assignment) -> None:

@@ -20,6 +20,7 @@ VENDOR_MODELS = frozenset(
     {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-latest", "whisper-1", "conformer", "parakeet"}
 )
 """Model names official clients send by default: they mean this server's default model."""
+NIM_SILENCE_MS = 800
 SEMANTIC_SILENCE_MS = {"low": 1200, "medium": 800, "auto": 800, "high": 400}
 GA_FORMATS = {"audio/pcm": RawEncoding.LINEAR16, "audio/pcmu": RawEncoding.MULAW, "audio/pcma": RawEncoding.ALAW}
 BETA_FORMATS = {"pcm16": RawEncoding.LINEAR16, "g711_ulaw": RawEncoding.MULAW, "g711_alaw": RawEncoding.ALAW}
@@ -58,6 +59,8 @@ class RealtimeConfig:
         config = cls(dialect, model=model, language=language)
         if dialect is Dialect.NIM:
             config.rate = 16000  # NIM clients send 16 kHz unless they say otherwise
+            # Riva's own end of utterance waits 800 ms; finals of longer stretches read better.
+            config.turn = TurnDetectionWire(silence_duration_ms=NIM_SILENCE_MS)
         return config
 
     # -- updates from the client --------------------------------------------------------------------
