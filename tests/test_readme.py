@@ -48,9 +48,14 @@ def test_the_shell_examples_run_verbatim(real_server: RealServer, tmp_path: Path
 
 
 def test_the_sdk_example_runs_verbatim(real_server: RealServer) -> None:
-    (block,) = blocks("python")
+    sdk, live = blocks("python")
     done = subprocess.run(
-        [sys.executable, "-c", runnable(block, real_server)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", runnable(sdk, real_server)], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.lower().count("ask not what your country can do for you") == 2
+    done = subprocess.run(
+        [sys.executable, "-c", runnable(live, real_server)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ask not" in done.stdout.lower() and "your country" in done.stdout.lower()

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Mount
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
 from app.protocols import docs
@@ -58,10 +60,13 @@ def assert_envelope(response: httpx.Response) -> None:
 
 
 async def test_every_route_but_probes_and_metrics_needs_the_key(app: FastAPI, client: httpx.AsyncClient) -> None:
-    checked = []
+    checked, websockets = [], []
     for route in routes_of(app.routes):
         if isinstance(route, Mount):
             assert route.path == docs.ASSETS  # Swagger UI's public scripts and styles, nothing else
+            continue
+        if isinstance(route, APIWebSocketRoute):
+            websockets.append(route.path)
             continue
         assert isinstance(route, APIRoute)
         for method in sorted(route.methods - {"HEAD"}):
@@ -73,6 +78,13 @@ async def test_every_route_but_probes_and_metrics_needs_the_key(app: FastAPI, cl
                 assert_envelope(response)
                 checked.append(route.path)
     assert {"/v1/models", "/v1/metadata", "/v1/version", "/docs", "/openapi.json", "/asr_xml"} <= set(checked)
+    assert websockets == ["/v1/realtime"]
+    for path in websockets:  # refused in the protocol's words: an error event, then close 1008
+        with TestClient(app).websocket_connect(path) as ws:
+            assert ws.receive_json()["error"]["code"] == "invalid_api_key"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 1008
     assert len(checked) > 25
 
 
