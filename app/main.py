@@ -30,9 +30,10 @@ from app.core.types import Lane
 from app.core.whisper import WhisperConfig
 from app.core.windows import WindowConfig
 from app.metrics import Metrics
-from app.protocols import docs, fallback, nim
+from app.protocols import docs, fallback, nim, websocket
 from app.protocols.bodies import openapi_with_bodies
 from app.protocols.google import router as google
+from app.protocols.mod9 import router as mod9
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
 from app.protocols.realtime import router as realtime
@@ -107,7 +108,9 @@ def create_app(
     app.include_router(nim.health)
     app.include_router(nim.router)
     app.include_router(docs.router)
+    websocket.install(app)
     realtime.install(app)
+    app.include_router(mod9.router)
     app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
     app.add_middleware(RequestObserver, metrics=metrics)
 

@@ -22,6 +22,7 @@ import av
 import numpy as np
 import openai
 import pytest
+from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
 from tests.audio_tools import DATA, ENGLISH, read_pcm, references, wav_bytes
@@ -319,3 +320,33 @@ def _riva_script() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_mod9_style_client_streams_real_speech(real_server: RealServer) -> None:
+    """Mod9's protocol with the websockets library, as Mod9's own client does: options, then the
+    WAV file's bytes at real-time pace in binary messages, an empty one to end."""
+    clips = CLIPS[:2]
+    wav = wav_bytes(speech(clips))
+    url = real_server.url.replace("http://", "ws://") + "/mod9"
+    got: list[dict[str, Any]] = []
+    with connect(url) as ws:
+        ws.send(json.dumps({"partial": True, "transcript-formatted": True, "word-intervals": True}))
+
+        def send(b64: str) -> None:
+            ws.send(base64.b64decode(b64))
+
+        sender = paced(send, wav, 16000)
+        ender = threading.Thread(target=lambda: (sender.join(), ws.send(b"")), daemon=True)
+        ender.start()
+        with contextlib.suppress(ConnectionClosedOK):
+            while True:
+                got.append(json.loads(ws.recv(timeout=60)))
+    assert got[0]["status"] == "processing" and got[-1] == {"status": "completed"}
+    results = [r for r in got if "result_index" in r]
+    finals = [r for r in results if r["final"]]
+    assert [r["result_index"] for r in finals] == list(range(len(finals)))
+    first_final = results.index(finals[0])
+    assert any(not r["final"] for r in results[:first_final]), results  # a partial before the final
+    assert all(r["words"] and r["interval"][0] < r["interval"][1] for r in finals)
+    refs = references()
+    assert wer([" ".join(refs[c] for c in clips)], [" ".join(r["transcript"] for r in finals)]) <= 0.10
