@@ -166,6 +166,9 @@ def test_a_manual_session_commits_and_transcribes_g711(tmp_path: Path) -> None:
             ]
             assert completed["transcript"] == "Segment 0, fake. Segment 1, fake."
             assert completed["usage"] == {"type": "duration", "seconds": pytest.approx(len(speech) / 8000, abs=0.01)}
+            metrics = httpx.get(url + "/v1/metrics").text
+            assert "asr_live_sessions 1.0" in metrics  # this one, still open
+            assert "asr_live_final_latency_seconds_count 1.0" in metrics
 
 
 def test_audio_in_a_gone_client_is_not_decoded_on(tmp_path: Path) -> None:

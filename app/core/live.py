@@ -139,6 +139,7 @@ class _Utterance:
     item: int = -1
     """Its number once it holds `min_speech_ms` of speech (or is committed by hand); -1 before."""
     partial_at: float = 0.0
+    partials: int = 0
     probabilities: list[float] = field(default_factory=list)
 
 
@@ -377,8 +378,11 @@ class LiveSession:
         if utterance is None or utterance.item < 0 or (self._partial and not self._partial.done()):
             return
         now = self._clock()
-        if (now - utterance.partial_at) * 1000 < self.config.partial_interval_ms:
+        # The first partial is due half an interval after the speech began: the first words show soonest.
+        due = self.config.partial_interval_ms / (2000 if utterance.partials == 0 else 1000)
+        if now - utterance.partial_at < due:
             return
+        utterance.partials += 1
         utterance.partial_at = now
         pcm = self._slice(utterance.start, self._received)
         self._partial = self._spawn(self._interim(utterance, pcm))
