@@ -24,6 +24,7 @@ from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.models import ModelRegistry, build_registry
 from app.core.pool import DecoderPool, LaneConfig, PoolConfig
+from app.core.ratelimit import RateLimiter
 from app.core.runner import JobRunner, RunnerConfig
 from app.core.service import SpeechService
 from app.core.types import Lane
@@ -67,6 +68,7 @@ def create_app(
             pool: DecoderPool | None = app.state.pool
             if pool is not None:
                 await pool.stop()
+            await app.state.rate_limiter.close()
 
     app = FastAPI(
         title="ASR server",
@@ -101,6 +103,7 @@ def create_app(
     app.state.runner = None
     app.state.job_service = None
     app.state.fetch = fetch_config(settings)
+    app.state.rate_limiter = RateLimiter(settings.key_rate_limit, redis_url=settings.redis_url)
     app.include_router(openai_router)
     app.include_router(google.router)
     app.include_router(prosa.router)

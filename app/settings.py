@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     plan_deadline_seconds: float = Field(default=600.0, gt=0)
     """The same for decoding a request's file and cutting its windows."""
 
+    key_rate_limit: int = Field(default=0, ge=0)
+    """Requests (and WebSocket sessions) one API key may start per minute; 0: no limit. Past it: 429
+    with Retry-After until the minute ends, in each protocol's envelope. Shared by every replica
+    through ASR_REDIS_URL when set."""
     realtime_max_sessions: int = Field(default=16, ge=1)
     """Live WebSocket sessions at once (all dialects); past it: an error event and close 1013."""
     realtime_session_seconds: float = Field(default=1800.0, gt=0)

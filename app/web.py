@@ -144,6 +144,8 @@ def require_api_key(extract: KeyExtractor, *, always: bool = False) -> Any:
         if always and not presented:
             raise Unauthenticated("the key parameter is required")
         check_api_key(presented, request.app.state.settings.api_keys)
+        if presented and request.app.state.settings.api_keys:
+            await request.app.state.rate_limiter.check(presented)
 
     return Depends(guard)
 

@@ -99,6 +99,10 @@ def _slope(samples: list[tuple[float, float]]) -> float:
     return 60 * sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread
 
 
+def _quantile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else 0.0
+
+
 def _median_between(samples: list[tuple[float, float]], start: float, end: float) -> float:
     """Median RSS of the samples from `start` to `end` seconds (negative: counted from the last)."""
     first, last = samples[0][0], samples[-1][0]
@@ -115,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     latencies: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
     counts = {"ok": 0, "shed": 0, "errors": 0, "prosa_running": 0}
+    shed_latency: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     with running_server(workers=2, threads=1, queue_size=16) as url:
@@ -141,6 +146,7 @@ def main() -> None:
                             latencies[name].append(elapsed)
                         elif status in SHED and retry:
                             counts["shed"] += 1
+                            shed_latency.append(elapsed)
                         else:
                             counts["errors"] += 1
                             if status:
@@ -178,7 +184,8 @@ def main() -> None:
         machine_info(),
         f"{args.clients} clients, {args.minutes:g} min, warm-up {args.warmup:g} min; jfk.wav (11 s) on each protocol.",
         f"Answered 200 with a transcript: {counts['ok']}; Prosa jobs still running at the 60 s wait: "
-        f"{counts['prosa_running']}; shed with 429/503 + Retry-After: {counts['shed']}; "
+        f"{counts['prosa_running']}; shed with 429/503 + Retry-After: {counts['shed']} "
+        f"(answered in p50 {_quantile(shed_latency, 50):.3f} s, p99 {_quantile(shed_latency, 99):.3f} s); "
         f"errors: {counts['errors']} (target 0)",
         *(f"- error: {e}" for e in errors[:10]),
         "RSS:",

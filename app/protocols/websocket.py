@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 
 from app.core.errors import SttError, Unauthenticated, Unavailable
+from app.core.ratelimit import RateLimited
 from app.state import metrics_of
 from app.web import check_api_key
 
@@ -69,6 +70,10 @@ def key_guard(render: Render) -> Callable[[WebSocket], Any]:
             check_api_key(presented, settings.api_keys)
         except Unauthenticated as exc:
             raise Refused(exc, 1008, render) from None
+        try:
+            await websocket.app.state.rate_limiter.check(presented or "")
+        except RateLimited as exc:
+            raise Refused(exc, 1013, render) from None
 
     return authorize
 

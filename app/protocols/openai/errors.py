@@ -15,6 +15,7 @@ TABLE: dict[str, tuple[int, str, str | None]] = {
     "not_found": (404, "invalid_request_error", "not_found"),
     "payload_too_large": (413, "server_error", None),
     "audio_too_long": (400, "invalid_request_error", "audio_too_long"),
+    "rate_limited": (429, "requests", "rate_limit_exceeded"),
     "overloaded": (503, "server_error", "overloaded"),
     "unavailable": (503, "server_error", "service_unavailable"),
     "deadline_exceeded": (504, "server_error", "timeout"),

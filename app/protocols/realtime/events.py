@@ -33,6 +33,7 @@ def error_event(error: errors.SttError, client_event: str | None = None) -> dict
         "not_found": "model_not_found",
         "unauthenticated": "invalid_api_key",
         "overloaded": "rate_limit_exceeded",
+        "rate_limited": "rate_limit_exceeded",
     }.get(error.kind, error.kind)
     body = {"type": kind, "code": code, "message": error.message, "param": error.param, "event_id": client_event}
     return {"type": "error", "event_id": new_id("event"), "error": body}

@@ -35,8 +35,8 @@ UUID = re.compile(r"^[0-9a-fA-F]{32}$")
 # kind -> HTTP status
 STATUS = {
     "invalid_argument": 400, "unsupported_media": 400, "audio_too_long": 400, "payload_too_large": 413,
-    "method_not_allowed": 405, "unauthenticated": 401, "not_found": 404, "overloaded": 503, "unavailable": 503,
-    "deadline_exceeded": 504, "cancelled": 499, "internal": 500,
+    "method_not_allowed": 405, "unauthenticated": 401, "not_found": 404, "rate_limited": 429, "overloaded": 503,
+    "unavailable": 503, "deadline_exceeded": 504, "cancelled": 499, "internal": 500,
 }  # fmt: skip
 
 
