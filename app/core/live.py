@@ -152,6 +152,7 @@ class LiveSession:
         turn: TurnDetection | None,
         clock: Callable[[], float] = time.monotonic,
         audio_format: LiveFormat | None = None,
+        spare: Callable[[], bool] = lambda: True,
     ) -> None:
         self.service = service
         self.template = template
@@ -159,6 +160,7 @@ class LiveSession:
         self.turn = turn
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._clock = clock
+        self._spare = spare  # partials are previews: decoded only on spare capacity, never ahead of finals
         self._started = clock()
         self._vad = StreamingVad() if turn is not None else None
         self._convert = LiveConverter(audio_format or LiveFormat())
@@ -376,6 +378,8 @@ class LiveSession:
     def _maybe_partial(self) -> None:
         utterance = self._open
         if utterance is None or utterance.item < 0 or (self._partial and not self._partial.done()):
+            return
+        if (self._last_final is not None and not self._last_final.done()) or not self._spare():
             return
         now = self._clock()
         # The first partial is due half an interval after the speech began: the first words show soonest.

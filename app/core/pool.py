@@ -74,6 +74,11 @@ class DecoderPool:
         return sum(1 for w in self._workers.values() if w.assignment is not None)
 
     @property
+    def idle(self) -> bool:
+        """A loaded worker has nothing to do and nothing waits: spare capacity for optional work."""
+        return self._scheduler.waiting() == 0 and any(w.ready and w.assignment is None for w in self._workers.values())
+
+    @property
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers.values() if w.process.pid is not None]
 

@@ -88,7 +88,9 @@ async def mod9(websocket: WebSocket) -> None:
             config = LiveConfig(
                 partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
             )
-            live = LiveSession(service, template, config, TurnDetection(), audio_format=audio_format)
+            live = LiveSession(
+                service, template, config, TurnDetection(), audio_format=audio_format, spare=lambda: service.pool.idle
+            )
             async with live:
                 hello = {"status": "processing", "uuid": str(uuid.uuid4()), "asr_model": template.model}
                 await websocket.send_json(hello)

@@ -190,6 +190,7 @@ class RealtimeConnection:
                 config,
                 self.config.turn_detection,
                 audio_format=self.config.audio_format,
+                spare=lambda: self.service.pool.idle,
             )
             self.live = await self._stack.enter_async_context(session)
             self._spawn(self._pump(session))
