@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
+from starlette.websockets import WebSocketDisconnect
 
 from app.core.errors import SttError, Unauthenticated, Unavailable
 from app.core.ratelimit import RateLimited
@@ -23,6 +24,8 @@ from app.web import check_api_key
 TOKEN_PREFIX = "realtime-token."
 BROWSER_KEY_PREFIX = "openai-insecure-api-key."
 Render = Callable[[SttError], dict[str, Any]]
+GONE = (WebSocketDisconnect, RuntimeError, OSError)
+"""What sending to a client that has left raises (Starlette's, the ASGI server's)."""
 
 
 class Refused(Exception):

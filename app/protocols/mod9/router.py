@@ -27,7 +27,7 @@ from app.core.live import Done, Failed, Final, LiveConfig, LiveSession, Partial,
 from app.core.live_audio import LiveFormat
 from app.core.types import RawEncoding, Transcript, TranscriptionRequest
 from app.protocols.shared import parse_wire
-from app.protocols.websocket import key_guard, session_slot
+from app.protocols.websocket import GONE, key_guard, session_slot
 from app.state import settings_of
 
 ENCODINGS = {"pcm_s16le": RawEncoding.LINEAR16, "mu-law": RawEncoding.MULAW, "a-law": RawEncoding.ALAW}
@@ -104,7 +104,7 @@ async def mod9(websocket: WebSocket) -> None:
             with contextlib.suppress(RuntimeError):  # the client may be gone already
                 await websocket.send_json(failed(exc))
                 await websocket.close(1000)
-        except _ClientLeft:
+        except (_ClientLeft, *GONE):
             return
 
 

@@ -26,6 +26,7 @@ from app.protocols.realtime.config import Dialect, RealtimeConfig, new_id
 from app.protocols.realtime.events import EventRenderer, error_event
 from app.protocols.realtime.schemas import EVENTS, Append, ClientEvent, SessionUpdate, TranscriptionSessionUpdate
 from app.protocols.shared import parse_wire
+from app.protocols.websocket import GONE
 from app.settings import Settings
 
 OFF_LOOP_BYTES = 64 * 1024  # bigger messages are parsed and decoded in a thread
@@ -225,12 +226,13 @@ class RealtimeConnection:
                 return
 
     async def _writer(self) -> None:
-        while True:
-            item = await self.outbox.get()
-            if isinstance(item, Close):
-                await self.ws.close(item.code, item.reason)
-                return
-            await self.ws.send_text(json.dumps(item, ensure_ascii=False))
+        with contextlib.suppress(*GONE):  # the client left: the reader sees it and ends the rest
+            while True:
+                item = await self.outbox.get()
+                if isinstance(item, Close):
+                    await self.ws.close(item.code, item.reason)
+                    return
+                await self.ws.send_text(json.dumps(item, ensure_ascii=False))
 
 
 def _error_body(code: str, message: str) -> dict[str, Any]:
