@@ -127,9 +127,9 @@ def test_windows_are_as_accurate_as_sequential_decoding_on_the_clips(engine: Whi
     assert windowed <= baseline + 0.005
 
 
-# Batched beam search pads the batch, which changes a few words (0.4-0.6 points measured on
-# this clip); the default batch size is 1 and is held to the +0.5 point bar.
-@pytest.mark.parametrize(("batch_size", "allowance"), [(1, 0.005), (4, 0.01)])
+# Batched beam search pads the batch, which changes a few words (0.4-0.6 points measured on this
+# clip, bench/batching.py); the default batch size is 1 and is held to the +0.5 point bar here.
+@pytest.mark.parametrize(("batch_size", "allowance"), [(1, 0.005)])
 def test_windows_are_as_accurate_as_sequential_decoding_on_the_long_clip(
     engine: WhisperEngine,
     tmp_path: Path,
