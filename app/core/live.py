@@ -29,102 +29,30 @@ import numpy as np
 from app.core.audio import SAMPLE_RATE
 from app.core.errors import InvalidArgument, Overloaded, SttError
 from app.core.live_audio import LiveConverter, LiveFormat
+from app.core.live_events import (
+    Cleared,
+    Committed,
+    Done,
+    Event,
+    Failed,
+    Final,
+    LiveConfig,
+    Partial,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetection,
+)
 from app.core.service import SpeechService
 from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
 from app.core.vad import FRAME, StreamingVad
 
+__all__ = [
+    "Cleared", "Committed", "Done", "Event", "Failed", "Final", "LiveConfig", "LiveSession", "Partial",
+    "SpeechStarted", "SpeechStopped", "TurnDetection",
+]  # fmt: skip
+
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
 CONTEXT_WORDS = 40
-
-
-@dataclass(frozen=True)
-class TurnDetection:
-    """Server VAD, with OpenAI's parameters."""
-
-    threshold: float = 0.5
-    """Speech probability a frame needs to count as speech."""
-    prefix_padding_ms: int = 300
-    """Audio kept before the detected start of speech."""
-    silence_duration_ms: int = 500
-    """Silence that ends an utterance."""
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    partial_interval_ms: int = 1000
-    """Least time between two interim decodes of one utterance."""
-    min_speech_ms: int = 200
-    """Speech shorter than this (a click, a cough) starts no utterance."""
-    max_utterance_seconds: float = 28.0
-    """An utterance is cut here (at its quietest recent frame): Whisper sees 30 s at most."""
-    short_utterance_seconds: float = 3.0
-    """A final of less audio is decoded with up to `lead_seconds` of the audio before it (its words
-    dropped), as whole-file decoding would hear it: Whisper mishears a lone "ask not"."""
-    lead_seconds: float = 3.0
-    min_commit_ms: int = 100
-    """A manual commit of less audio is refused (as OpenAI does)."""
-    max_backlog_seconds: float = 60.0
-    """Audio received but not yet decoded to a final; past it appends wait."""
-    backlog_wait_seconds: float = 10.0
-    """How long an append waits for the backlog to shrink before the stream fails Overloaded."""
-    overload_wait_seconds: float = 30.0
-    """How long a final may wait for a place in the live lane before it fails."""
-    live_burst_seconds: float = 10.0
-    """Audio further ahead of real time than this (a file sent at network speed) is decoded on the
-    interactive lane: the live lane is for audio spoken now."""
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    item: int
-    audio_start_ms: int
-
-
-@dataclass(frozen=True)
-class SpeechStopped:
-    item: int
-    audio_end_ms: int
-
-
-@dataclass(frozen=True)
-class Committed:
-    item: int
-    audio_start_ms: int
-    audio_end_ms: int
-
-
-@dataclass(frozen=True)
-class Partial:
-    item: int
-    text: str
-    """The whole interim text of the open utterance so far (adapters send the change)."""
-
-
-@dataclass(frozen=True)
-class Final:
-    item: int
-    transcript: Transcript
-    """Segment and word times are in stream time (seconds since the session's first sample)."""
-    audio_seconds: float
-
-
-@dataclass(frozen=True)
-class Failed:
-    item: int
-    error: SttError
-
-
-@dataclass(frozen=True)
-class Cleared:
-    pass
-
-
-@dataclass(frozen=True)
-class Done:
-    pass
-
-
-Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed | Cleared | Done
 
 
 @dataclass
@@ -211,17 +139,25 @@ class LiveSession:
 
     async def feed(self, data: bytes) -> None:
         """Audio bytes in the session's declared format (`audio_format`)."""
-        await self.append(await asyncio.to_thread(self._convert, data))
+        await self._take(lambda: self._convert(data))
 
     async def append(self, pcm: np.ndarray) -> None:
-        """Take audio; waits while the decoders are `max_backlog_seconds` behind this stream."""
+        """Take 16 kHz float audio; waits while the decoders are `max_backlog_seconds` behind."""
+        await self._take(lambda: pcm.astype(np.float32, copy=False))
+
+    async def _take(self, samples: Callable[[], np.ndarray]) -> None:
         if self.backlog_seconds > self.config.max_backlog_seconds:
             await self._wait_for_room()
-        pcm = pcm.astype(np.float32, copy=False)
+        vad = self._vad
+
+        def prepare() -> tuple[np.ndarray, np.ndarray | None]:  # one thread hop: conversion and VAD
+            pcm = samples()
+            return pcm, vad.probabilities(pcm) if vad is not None else None
+
+        pcm, probabilities = await asyncio.to_thread(prepare)
         self._audio = np.concatenate([self._audio, pcm])
         self._received += len(pcm)
-        if self._vad is not None:
-            probabilities = await asyncio.to_thread(self._vad.probabilities, pcm)
+        if probabilities is not None:
             self._follow(probabilities)
             self._trim()
         self._maybe_partial()

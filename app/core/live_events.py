@@ -1,0 +1,98 @@
+"""What a live session is configured with and what it says: no wire format (app/core/live.py runs it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.errors import SttError
+from app.core.types import Transcript
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """Server VAD, with OpenAI's parameters."""
+
+    threshold: float = 0.5
+    """Speech probability a frame needs to count as speech."""
+    prefix_padding_ms: int = 300
+    """Audio kept before the detected start of speech."""
+    silence_duration_ms: int = 500
+    """Silence that ends an utterance."""
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    partial_interval_ms: int = 1000
+    """Least time between two interim decodes of one utterance."""
+    min_speech_ms: int = 200
+    """Speech shorter than this (a click, a cough) starts no utterance."""
+    max_utterance_seconds: float = 28.0
+    """An utterance is cut here (at its quietest recent frame): Whisper sees 30 s at most."""
+    short_utterance_seconds: float = 3.0
+    """A final of less audio is decoded with up to `lead_seconds` of the audio before it (its words
+    dropped), as whole-file decoding would hear it: Whisper mishears a lone "ask not"."""
+    lead_seconds: float = 3.0
+    min_commit_ms: int = 100
+    """A manual commit of less audio is refused (as OpenAI does)."""
+    max_backlog_seconds: float = 60.0
+    """Audio received but not yet decoded to a final; past it appends wait."""
+    backlog_wait_seconds: float = 10.0
+    """How long an append waits for the backlog to shrink before the stream fails Overloaded."""
+    overload_wait_seconds: float = 30.0
+    """How long a final may wait for a place in the live lane before it fails."""
+    live_burst_seconds: float = 10.0
+    """Audio further ahead of real time than this (a file sent at network speed) is decoded on the
+    interactive lane: the live lane is for audio spoken now."""
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    item: int
+    audio_start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    item: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
+class Committed:
+    item: int
+    audio_start_ms: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
+class Partial:
+    item: int
+    text: str
+    """The whole interim text of the open utterance so far (adapters send the change)."""
+
+
+@dataclass(frozen=True)
+class Final:
+    item: int
+    transcript: Transcript
+    """Segment and word times are in stream time (seconds since the session's first sample)."""
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    item: int
+    error: SttError
+
+
+@dataclass(frozen=True)
+class Cleared:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed | Cleared | Done
