@@ -18,11 +18,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
-# Debian packages the tests start for real (the Redis job store).
+# Debian packages the tests start for real: the Redis job store, and Chromium for the page at /.
 system-deps:
-	@command -v redis-server >/dev/null || { \
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server chromium; }
 
 run: $(VENV)/.installed
 	$(BIN)/python -m app

@@ -31,6 +31,7 @@ from app.core.types import Lane
 from app.core.whisper import WhisperConfig
 from app.core.windows import WindowConfig
 from app.metrics import Metrics
+from app.page import router as page
 from app.protocols import docs, fallback, nim, websocket
 from app.protocols.bodies import openapi_with_bodies
 from app.protocols.google import router as google
@@ -115,6 +116,7 @@ def create_app(
     realtime.install(app)
     app.include_router(mod9.router)
     app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
+    page.install(app)
     app.add_middleware(RequestObserver, metrics=metrics)
 
     fallback.install(app)

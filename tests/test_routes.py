@@ -17,11 +17,13 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
+from app.page import router as page
 from app.protocols import docs
 from tests.conftest import fake_registry, fake_settings
 from tests.fakes import FakeEngineFactory
 
-OPEN = {"/v1/health/live", "/healthz", "/v1/health/ready", "/readyz", "/v1/metrics", "/metrics"}
+# "/" is the page: no data until a key is typed into it (tests/test_page.py).
+OPEN = {"/", "/v1/health/live", "/healthz", "/v1/health/ready", "/readyz", "/v1/metrics", "/metrics"}
 KEY = "sesame"
 
 
@@ -63,7 +65,8 @@ async def test_every_route_but_probes_and_metrics_needs_the_key(app: FastAPI, cl
     checked, websockets = [], []
     for route in routes_of(app.routes):
         if isinstance(route, Mount):
-            assert route.path == docs.ASSETS  # Swagger UI's public scripts and styles, nothing else
+            # Public scripts and styles: Swagger UI's and the page's, nothing else.
+            assert route.path in (docs.ASSETS, page.ASSETS)
             continue
         if isinstance(route, APIWebSocketRoute):
             websockets.append(route.path)
