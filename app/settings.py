@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     """Least time between two interim decodes of one live utterance."""
     live_max_backlog_seconds: float = Field(default=60.0, gt=0)
     """Audio of one live session not yet decoded; past it the client is read no faster, and after
-    10 s more it gets an Overloaded error."""
+    10 s more it gets an Overloaded error (a chunked upload waits up to its request deadline)."""
+    upload_silence_ms: int = Field(default=1500, ge=100, le=10_000)
+    """A chunked upload's utterances end at pauses this long: longer than a live turn's, since no
+    one waits for a turn, and Whisper hears a long utterance better than its phrases one by one."""
 
     max_upload_bytes: int = Field(default=26_214_400, ge=1)
     """Largest OpenAI upload (whole multipart body), counted while reading; 413 past it."""
@@ -215,13 +218,6 @@ class Settings(BaseSettings):
     """Yandex topics -> registry names (JSON object); registry names work as topics too."""
     yandex_variants: int = Field(default=5, ge=1, le=5)
     """<variant> hypotheses in an /asr_xml answer (n-best, at most 5)."""
-    stream_min_window_seconds: float = Field(default=4.0, gt=0)
-    """While audio streams in, a window is cut at the latest pause once this much is undecoded."""
-    stream_max_window_seconds: float = Field(default=20.0, gt=0)
-    """Without a pause, a window is cut at the quietest point at this length."""
-    stream_max_backlog_windows: int = Field(default=4, ge=1)
-    """Windows of one stream decoding or waiting at once; past it the stream is read no faster."""
-
     max_connections: int = Field(default=512, ge=1)
     """Open HTTP connections at once; past it a new one is answered 503 and closed (bounded fds)."""
     header_timeout_seconds: float = Field(default=10.0, gt=0)

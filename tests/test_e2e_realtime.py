@@ -198,20 +198,18 @@ def test_live_finals_are_as_accurate_as_decoding_the_whole_file(real_server: Rea
         ws.send(json.dumps({"type": "input_audio_buffer.commit"}))  # whatever the VAD has not ended yet
         committed: set[str] = set()
         while True:
-            event = json.loads(ws.recv(timeout=60))
+            # Done once every committed item has its final and nothing more comes for 5 s.
+            try:
+                event = json.loads(ws.recv(timeout=5 if committed and set(finals) == committed else 120))
+            except TimeoutError:
+                break
             if event["type"] == "input_audio_buffer.committed":
                 committed.add(event["item_id"])
             elif event["type"] == "conversation.item.input_audio_transcription.completed":
                 finals[event["item_id"]] = event["transcript"]
             elif event["type"] == "error":
                 assert "buffer too small" in event["error"]["message"], event  # the VAD had ended the last one
-            if committed and set(finals) == committed:
-                with contextlib.suppress(TimeoutError):
-                    event = json.loads(ws.recv(timeout=3))  # the answer to the last commit may be pending
-                    if event["type"] == "input_audio_buffer.committed":
-                        committed.add(event["item_id"])
-                        continue
-                break
+        assert committed and set(finals) == committed
     live = " ".join(finals.values())
     reference = " ".join(refs[c] for c in ENGLISH)
     live_wer, whole_wer = wer([reference], [live]), wer([reference], [whole])

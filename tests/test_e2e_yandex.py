@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.audio_tools import DATA, read_pcm, references
+from tests.audio_tools import DATA, ENGLISH, read_pcm, references, wav_bytes
 from tests.conftest import RealServer
 from tests.wer import wer
 
@@ -112,3 +112,30 @@ def test_real_speech_in_every_content_type(real_server: RealServer, name: str, c
     variants = [v.text or "" for v in ET.fromstring(r.content).findall("variant")]
     assert 1 <= len(variants) <= 5
     assert "what your country can do for you" in variants[0].lower()
+
+
+def test_a_chunked_upload_is_as_accurate_as_the_same_audio_whole(real_server: RealServer) -> None:
+    """The live session's cutting and context: within 1 WER point of decoding the file whole."""
+    silence = np.zeros(8000, np.float32)
+    pcm = np.concatenate([p for name in ENGLISH for p in (read_pcm(name), silence)])
+    raw = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
+
+    def pieces() -> Iterator[bytes]:  # as fast as the network allows
+        for i in range(0, len(raw), 32000):
+            yield raw[i : i + 32000]
+
+    query = f"/asr_xml?uuid={UUID}&key=k&topic=notes&lang=en-US"
+    headers = {"content-type": "audio/x-pcm;bit=16;rate=16000"}
+    response = httpx.post(real_server.url + query, content=pieces(), headers=headers, timeout=600)
+    assert response.status_code == 200, response.text
+    chunked = ET.fromstring(response.content).findall("variant")[0].text or ""
+    whole = httpx.post(
+        real_server.url + "/v1/audio/transcriptions",
+        files={"file": ("all.wav", wav_bytes(pcm), "audio/wav")},
+        data={"model": "whisper-1", "language": "en"},
+        timeout=600,
+    ).json()["text"]
+    reference = [" ".join(references()[name] for name in ENGLISH)]
+    chunked_wer, whole_wer = wer(reference, [chunked]), wer(reference, [whole])
+    print(f"WER chunked {chunked_wer:.2%}, whole {whole_wer:.2%} ({len(pcm) / 16000:.0f} s)")
+    assert chunked_wer <= whole_wer + 0.01, (chunked, whole)

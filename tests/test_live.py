@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.core.errors import InvalidArgument, Overloaded
+from app.core.errors import InvalidArgument, Overloaded, UnsupportedMedia
 from app.core.live import (
     Cleared,
     Committed,
@@ -26,8 +26,9 @@ from app.core.live import (
     SpeechStopped,
     TurnDetection,
 )
+from app.core.live_audio import LiveFormat
 from app.core.types import Lane, Segment, Transcript, TranscriptionRequest, Word
-from tests.audio_tools import read_pcm
+from tests.audio_tools import encode, read_pcm
 
 TEMPLATE = TranscriptionRequest(model="fake", beam_size=5)
 SILENCE = np.zeros(16000, np.float32)
@@ -167,7 +168,9 @@ async def test_finals_carry_the_previous_text_and_the_first_language() -> None:
         await stream(session, speech(), clock)
         await session.finish()
     finals = [e for e in drain(session) if isinstance(e, Final)]
-    assert [c.prompt for c in service.calls] == [None, "text 1", "text 2"]
+    # The second utterance (go forward, 2 s) is decoded with the audio before it: context heard, not read.
+    assert [c.prompt for c in service.calls] == [None, None, "text 2"]
+    assert service.calls[1].seconds > 3.0
     assert [c.language for c in service.calls] == [None, "fr", "fr"]
     assert [f.transcript.text for f in finals] == ["text 1", "text 2", "text 3"]
 
@@ -238,3 +241,48 @@ async def test_a_short_noise_starts_no_utterance() -> None:
         await stream(session, np.concatenate([SILENCE, blip, SILENCE, SILENCE]), clock)
         await session.finish()
     assert [type(e) for e in drain(session)] == [Done] and service.calls == []
+
+
+async def test_a_stream_faster_than_real_time_leaves_the_live_lane() -> None:
+    """Live is for audio spoken now: an upload sent as fast as the network allows is not live."""
+    lanes = {}
+    pcm = np.tile(speech(), 4)  # about 60 s
+    for name, paced in (("paced", True), ("rushed", False)):
+        service, clock = ScriptedService(), Clock()
+        config = LiveConfig(partial_interval_ms=10**6)
+        async with LiveSession(service, TEMPLATE, config, TURN, clock=clock) as session:  # type: ignore[arg-type]
+            await stream(session, pcm, clock if paced else None)
+            await session.finish()
+        lanes[name] = [call.lane for call in service.calls]
+    assert set(lanes["paced"]) == {Lane.LIVE}
+    assert lanes["rushed"][0] is Lane.LIVE and lanes["rushed"][-1] is Lane.INTERACTIVE  # once 10 s ahead
+
+
+@pytest.mark.parametrize("container", ["ogg", "webm"])
+async def test_opus_in_a_container_is_decoded_while_it_arrives(container: str) -> None:
+    pcm = speech()
+    at_48k = np.interp(np.arange(len(pcm) * 3) / 3, np.arange(len(pcm)), pcm).astype(np.float32)[:, None]
+    data = encode(at_48k, container, "libopus", 48000)
+    service, clock = ScriptedService(), Clock()
+    audio_format = LiveFormat(container=container)
+    config = LiveConfig(partial_interval_ms=10**6)
+    async with LiveSession(service, TEMPLATE, config, TURN, clock=clock, audio_format=audio_format) as session:  # type: ignore[arg-type]
+        for start in range(0, len(data), 2000):
+            await session.feed(data[start : start + 2000])
+            await asyncio.sleep(0.001)  # the decoding thread gets a turn, as the network's pace would give
+        finals_before_the_end = len(service.calls)
+        await session.finish()
+    events = drain(session)
+    assert sum(isinstance(e, Final) for e in events) == 3 and isinstance(events[-1], Done)
+    assert finals_before_the_end >= 1
+    assert abs(session.seconds_received - len(pcm) / 16000) < 0.1
+
+
+async def test_a_broken_container_fails_the_feed() -> None:
+    ogg = LiveFormat(container="ogg")
+    async with LiveSession(ScriptedService(), TEMPLATE, LiveConfig(), TURN, audio_format=ogg) as session:  # type: ignore[arg-type]
+        with pytest.raises(UnsupportedMedia):
+            for _ in range(50):
+                await session.feed(b"OggS" + bytes(4000))
+                await asyncio.sleep(0.01)
+            await session.finish()

@@ -6,6 +6,7 @@ import asyncio
 import random
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import numpy as np
@@ -13,19 +14,27 @@ import pytest
 
 from app.core.types import Segment, Transcript
 from app.protocols.yandex.render import document, variants
-from tests.audio_tools import encode, wav_bytes
+from tests.audio_tools import encode, read_pcm, wav_bytes
 from tests.conftest import AppFactory, running_app
 from tests.fakes import FakeEngineFactory
 
 UUID = "01ae13cb744628b58fb536d496daa1e6"
 QUERY = f"/asr_xml?uuid={UUID}&key=developers-key&topic=queries&lang=en-US"
-PCM_12S = (np.sin(np.arange(12 * 16000) / 5) * 0.3).astype(np.float32)
+# Real speech (chunked uploads are cut where the server's VAD hears pauses), 12 s with the silence.
+PCM_12S = np.concatenate([read_pcm("jfk.wav"), np.zeros(16000, np.float32)])
 
 
 def parsed(response: httpx.Response) -> ET.Element:
     assert response.headers["content-type"] == "text/xml; charset=utf-8"
     assert response.content.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n')
     return ET.fromstring(response.content)
+
+
+def decoded_seconds(app: Any) -> float:
+    """Audio the decoders have finished, from the metric (of the app, or of a test client's app)."""
+    app = getattr(getattr(app, "_transport", None), "app", app)
+    value = app.state.metrics.registry.get_sample_value("asr_audio_seconds_total", {"model": "whisper-base"})
+    return float(value or 0.0)
 
 
 def texts(root: ET.Element) -> list[str]:
@@ -61,14 +70,18 @@ async def test_every_content_type(fake_client: httpx.AsyncClient, name: str, chu
     assert ("content-length" in r.request.headers) is not chunked
     root = parsed(r)
     assert root.get("success") == "1" and 1 <= len(root.findall("variant")) <= 5
-    # 12 s of audio at the right rate: the fake engine's segments cover it to the end.
-    assert "Segment 2, fake." in texts(root)[0] or "segment 2" in texts(root)[0].lower(), texts(root)
+    if chunked:
+        # Decoded as utterances while it arrived: all 11 s of speech, read at the right rate.
+        assert 10.5 <= decoded_seconds(fake_client) <= 40, decoded_seconds(fake_client)
+    else:
+        # 12 s of audio at the right rate: the fake engine's segments cover it to the end.
+        assert "Segment 2, fake." in texts(root)[0] or "segment 2" in texts(root)[0].lower(), texts(root)
     assert r.headers["x-yauuid"] == UUID and r.headers["x-yarequestid"]
 
 
 async def test_streamed_upload_starts_recognition_before_the_end(make_fake_app: AppFactory) -> None:
-    app = make_fake_app(FakeEngineFactory(segment_seconds=2.0), stream_min_window_seconds=2.0)
-    speech = np.concatenate([np.concatenate([PCM_12S[: 3 * 16000], np.zeros(8000, np.float32)]) for _ in range(6)])
+    app = make_fake_app(FakeEngineFactory(segment_seconds=2.0))
+    speech = np.tile(PCM_12S, 2)
     data = (speech * 32767).astype("<i2").tobytes()
     seen_before_end: list[float] = []
 
@@ -76,14 +89,10 @@ async def test_streamed_upload_starts_recognition_before_the_end(make_fake_app: 
         async for chunk in chunks(data):
             yield chunk
         for _ in range(100):  # wait until a window has been decoded, while the upload is still open
-            if decoded_seconds():
+            if decoded_seconds(app):
                 break
             await asyncio.sleep(0.02)
-        seen_before_end.append(decoded_seconds())
-
-    def decoded_seconds() -> float:
-        value = app.state.metrics.registry.get_sample_value("asr_audio_seconds_total", {"model": "whisper-base"})
-        return float(value or 0.0)
+        seen_before_end.append(decoded_seconds(app))
 
     async with running_app(app) as client:
         r = await client.post(QUERY, content=paced(), headers={"content-type": "audio/x-pcm;bit=16;rate=16000"})
@@ -127,7 +136,7 @@ async def test_one_megabyte_rule(fake_client: httpx.AsyncClient) -> None:
     headers = {"content-type": "audio/x-pcm;bit=16;rate=16000"}
     assert (await fake_client.post(QUERY, content=pcm, headers=headers)).status_code == 413
     r = await fake_client.post(QUERY, content=chunks(pcm, 65536), headers=headers)
-    assert r.status_code == 200 and texts(parsed(r))[0].count("Segment") >= 7  # 36 s in 5 s segments
+    assert r.status_code == 200 and texts(parsed(r))[0].lower().count("segment") >= 7  # 36 s
 
 
 async def test_chunked_stream_cap(make_fake_app: AppFactory) -> None:

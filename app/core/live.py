@@ -5,7 +5,8 @@ arrives. Utterances end where the server VAD hears `silence_duration_ms` of sile
 commit (manual turns), or at `max_utterance_seconds`. While one is open its interim text is
 re-decoded on the live lane at most every `partial_interval_ms` (one partial decode at a time;
 the final cancels a stale one). Each committed utterance is decoded once more for its final,
-with the previous utterance's text as context and, once detected, the first utterance's
+with the latest final's text as context (the previous utterance's, unless the stream is ahead of
+the decoders and `parallel_finals` run at once) and, once detected, the first utterance's
 language. Finals come out in order.
 
 Every task of a session belongs to one TaskGroup (`async with session`): leaving it, by the end,
@@ -43,6 +44,7 @@ from app.core.live_events import (
     TurnDetection,
 )
 from app.core.service import SpeechService
+from app.core.stream_decode import ContainerStreamDecoder
 from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
 from app.core.vad import FRAME, StreamingVad
 
@@ -91,7 +93,9 @@ class LiveSession:
         self._spare = spare  # partials are previews: decoded only on spare capacity, never ahead of finals
         self._started = clock()
         self._vad = StreamingVad() if turn is not None else None
-        self._convert = LiveConverter(audio_format or LiveFormat())
+        self.audio_format = audio_format or LiveFormat()
+        self._convert = LiveConverter(self.audio_format)
+        self._container: ContainerStreamDecoder | None = None
         self._audio = np.zeros(0, np.float32)
         self._base = 0  # stream sample of _audio[0]
         self._received = 0
@@ -101,21 +105,25 @@ class LiveSession:
         self._context = ""
         self._language = template.language
         self._last_final: asyncio.Task[None] | None = None
+        self._final_slots = asyncio.Semaphore(config.parallel_finals)
         self._partial: asyncio.Task[None] | None = None
         self._pending_seconds = 0.0  # committed, final not out yet
         self._drained = asyncio.Event()
         self._frames = 0  # VAD frames seen
-        self._heard_until = 0  # where the last committed utterance's speech ended
         self._group = asyncio.TaskGroup()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> LiveSession:
         await self._group.__aenter__()
+        if self.audio_format.container is not None:
+            self._container = ContainerStreamDecoder(self.audio_format.container)
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._container is not None:
+            self._container.end()  # its thread stops reading
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -139,7 +147,24 @@ class LiveSession:
 
     async def feed(self, data: bytes) -> None:
         """Audio bytes in the session's declared format (`audio_format`)."""
-        await self._take(lambda: self._convert(data))
+        if self._container is not None:
+            self._container.feed(data)
+            await self._decoded(until_end=False)
+        else:
+            await self._take(lambda: self._convert(data))
+
+    async def _decoded(self, *, until_end: bool) -> None:
+        """Take what the container's thread has decoded so far (all of it, to its end, at the end).
+        It decodes only bytes already fed, and feeding waits here, so this is bounded too."""
+        assert self._container is not None
+        pcm = self._container.pcm
+        while until_end or not pcm.empty():
+            item = await pcm.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            await self.append(item)
 
     async def append(self, pcm: np.ndarray) -> None:
         """Take 16 kHz float audio; waits while the decoders are `max_backlog_seconds` behind."""
@@ -187,6 +212,9 @@ class LiveSession:
 
     async def finish(self) -> None:
         """The audio has ended: commit what holds speech, wait for every final, then Done."""
+        if self._container is not None:
+            self._container.end()
+            await self._decoded(until_end=True)
         if self._partial is not None:
             self._partial.cancel()
         if self._open is not None and self._open.item >= 0:
@@ -269,11 +297,12 @@ class LiveSession:
         if (end - utterance.start) < self.config.short_utterance_seconds * SAMPLE_RATE:
             lead = min(int(self.config.lead_seconds * SAMPLE_RATE), utterance.start - self._base)
         pcm = self._slice(utterance.start - lead, end)
-        # Words of the lead are dropped at the middle of the silence before this speech: word
-        # times are rough, and the middle is the point farthest from both utterances' words.
-        heard = utterance.first_speech if utterance.first_speech >= 0 else utterance.start
-        boundary = max(utterance.start - lead, (self._heard_until + heard) // 2) if lead else utterance.start
-        self._heard_until = min(utterance.last_speech, end) if utterance.first_speech >= 0 else end
+        # The lead's words are dropped: those that end before the VAD heard this speech begin (a
+        # word after a pause is often timed from inside the pause, so its start cannot tell; its
+        # end can, and the last utterance's words ended a whole silence earlier). A manual commit
+        # has no VAD times: there a word belongs where its middle is.
+        heard = utterance.first_speech >= 0
+        boundary = utterance.first_speech if heard else utterance.start
         self._floor = end
         self._trim()
         committed = Committed(utterance.item, _ms(utterance.start), _ms(end))
@@ -281,23 +310,37 @@ class LiveSession:
         seconds = (end - utterance.start) / SAMPLE_RATE
         self._pending_seconds += seconds
         previous = self._last_final
-        work = self._final(utterance.item, pcm, utterance.start, lead, boundary, previous)
+        work = self._final(utterance.item, pcm, utterance.start, lead, (boundary, heard), previous)
         self._last_final = self._spawn(work)
         return committed
 
     async def _final(
-        self, item: int, pcm: np.ndarray, start: int, lead: int, boundary: int, previous: asyncio.Task[None] | None
+        self,
+        item: int,
+        pcm: np.ndarray,
+        start: int,
+        lead: int,
+        boundary: tuple[int, bool],
+        previous: asyncio.Task[None] | None,
     ) -> None:
         seconds = (len(pcm) - lead) / SAMPLE_RATE
         try:
+            async with self._final_slots:
+                # The context is the latest final out by now: the previous one's at real-time pace;
+                # an older one while finals run side by side (a stream ahead of the decoders).
+                # With lead audio the context is heard, not read: the same words as a prompt too
+                # and Whisper may copy them ("we were all going direct to heaven" three times more).
+                request = self._request(pcm, self.template.beam_size, context=not lead)
+                if lead:
+                    request = replace(request, word_timestamps=True)
+                transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
             if previous is not None:
-                await asyncio.shield(previous)  # in order, and the previous text is the context
-            request = self._request(pcm, self.template.beam_size)
+                await asyncio.shield(previous)  # finals come out in order
             if lead:
-                request = replace(request, word_timestamps=True)
-            transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
-            if lead:
-                transcript = _after(transcript, boundary / SAMPLE_RATE, keep_words=self.template.word_timestamps)
+                at, by_end = boundary
+                transcript = _after(
+                    transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=self.template.word_timestamps
+                )
                 transcript = replace(transcript, duration=seconds)
             if self._language is None:
                 self._language = transcript.language  # pinned after the first utterance
@@ -335,8 +378,8 @@ class LiveSession:
         if self._open is utterance and transcript.text:
             self.events.put_nowait(Partial(utterance.item, transcript.text))
 
-    def _request(self, pcm: np.ndarray, beam_size: int | None) -> TranscriptionRequest:
-        prompt = " ".join(p for p in (self.template.prompt, self._context) if p) or None
+    def _request(self, pcm: np.ndarray, beam_size: int | None, *, context: bool = True) -> TranscriptionRequest:
+        prompt = " ".join(p for p in (self.template.prompt, self._context if context else "") if p) or None
         return replace(
             self.template,
             audio=AudioInput(data=pcm.tobytes(), raw=FLOAT_PCM),
@@ -402,11 +445,12 @@ def _ms(sample: int) -> int:
     return sample * 1000 // SAMPLE_RATE
 
 
-def _after(transcript: Transcript, boundary: float, *, keep_words: bool) -> Transcript:
-    """Only the words spoken after `boundary` (stream seconds): the lead audio's are dropped."""
+def _after(transcript: Transcript, boundary: float, *, by_end: bool, keep_words: bool) -> Transcript:
+    """Only the words after `boundary` (stream seconds): ending after it (`by_end`), or centred
+    after it. The lead audio's words are dropped."""
     segments: list[Segment] = []
     for segment in transcript.segments:
-        words = tuple(w for w in segment.words if (w.start + w.end) / 2 >= boundary)
+        words = tuple(w for w in segment.words if (w.end if by_end else (w.start + w.end) / 2) > boundary)
         if not words:
             continue
         # Whisper's words carry their leading space, unless punctuation stripping took it.

@@ -1,6 +1,7 @@
 """Live audio formats -> 16 kHz mono float32, piece by piece (a sample split across two messages
 is kept for the next one). `wav`: the bytes are a WAV file's (NIM's file input sends the file as
-it is): its header is read for the rate and channels, then its 16-bit samples stream on."""
+it is): its header is read for the rate and channels, then its 16-bit samples stream on.
+`container` (Ogg or WebM Opus) is decoded by app/core/stream_decode.py's thread instead."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from app.core.stream_decode import ALAW, MULAW, StreamResampler
 from app.core.types import RawEncoding
 
 LIVE_ENCODINGS = (RawEncoding.LINEAR16, RawEncoding.MULAW, RawEncoding.ALAW)
-LIVE_RATES = (8000, 16000, 24000, 48000)
+LIVE_RATES = range(8000, 48001)
+LIVE_CONTAINERS = ("ogg", "webm")
 
 
 @dataclass(frozen=True)
@@ -22,13 +24,18 @@ class LiveFormat:
     encoding: RawEncoding = RawEncoding.LINEAR16
     sample_rate: int = 16000
     wav: bool = False
+    container: str | None = None
+    """"ogg" or "webm" (Opus inside): the bytes are the container's, the other fields unused."""
 
     def __post_init__(self) -> None:
+        if self.container is not None:
+            if self.container not in LIVE_CONTAINERS:
+                raise InvalidArgument(f"live containers are Ogg and WebM, not {self.container}", param="format")
+            return
         if self.encoding not in LIVE_ENCODINGS:
             raise InvalidArgument(f"live audio must be PCM16, mu-law or A-law, not {self.encoding}", param="format")
         if self.sample_rate not in LIVE_RATES:
-            rates = ", ".join(str(r) for r in LIVE_RATES)
-            raise InvalidArgument(f"live audio rate {self.sample_rate} Hz: use {rates}", param="sample_rate")
+            raise InvalidArgument(f"live audio rate {self.sample_rate} Hz: use 8000 to 48000 Hz", param="sample_rate")
 
 
 MAX_WAV_HEADER = 64 * 1024

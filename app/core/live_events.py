@@ -32,6 +32,9 @@ class LiveConfig:
     """A final of less audio is decoded with up to `lead_seconds` of the audio before it (its words
     dropped), as whole-file decoding would hear it: Whisper mishears a lone "ask not"."""
     lead_seconds: float = 3.0
+    parallel_finals: int = 2
+    """Finals of one session decoding at once: a stream ahead of the decoders uses two workers, and
+    never takes every worker (each final is one request of its lane's round-robin)."""
     min_commit_ms: int = 100
     """A manual commit of less audio is refused (as OpenAI does)."""
     max_backlog_seconds: float = 60.0

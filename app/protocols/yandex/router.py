@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request, Response
@@ -22,9 +20,9 @@ from app.core.errors import (
     UnsupportedMedia,
     kinds,
 )
-from app.core.incremental import IncrementalTranscriber, StreamConfig
-from app.core.stream_decode import ContainerStreamDecoder, StreamResampler, pcm_to_float
-from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
+from app.core.live_audio import LiveFormat
+from app.core.live_upload import UploadRecognizer
+from app.core.types import AudioInput, RawEncoding, RawFormat, TranscriptionRequest
 from app.protocols.bodies import audio_body
 from app.protocols.yandex.render import document, error_document, variants
 from app.state import service_of, settings_of
@@ -63,6 +61,14 @@ class Format:
     """Headerless samples (streamable)."""
     container: str | None = None
     """A container PyAV can read while it arrives (streamable)."""
+
+    def live(self) -> LiveFormat | None:
+        """How a live session reads it while it arrives; None: it is read whole (WAV, MP3)."""
+        if self.container is not None:
+            return LiveFormat(container=self.container)
+        if self.raw is not None:
+            return LiveFormat(self.raw.encoding, self.raw.sample_rate)
+        return None
 
 
 def parse_content_type(value: str | None) -> Format:
@@ -138,9 +144,22 @@ async def asr_xml(request: Request) -> Response:
     limit = settings.yandex_max_stream_bytes if chunked else settings.yandex_max_unchunked_bytes
     body = limit_body(request, limit).stream()
     service = service_of(request)
+    live = fmt.live()
     try:
-        if chunked and (fmt.raw or fmt.container):
-            transcript = await _while_arriving(request, body, fmt, template)
+        if chunked and live is not None:
+            upload = UploadRecognizer(
+                service,
+                template,
+                live,
+                max_seconds=settings.max_audio_seconds,
+                max_backlog_seconds=settings.live_max_backlog_seconds,
+                wait_seconds=settings.interactive_deadline_seconds or float("inf"),
+                silence_ms=settings.upload_silence_ms,
+            )
+            async with upload:
+                async for chunk in body:
+                    await upload.feed(chunk)
+                transcript = await until_disconnect(request, upload.result())
         else:
             async with spooled(body, settings.tmp_dir) as path:
                 audio = AudioInput(path=path, raw=fmt.raw)
@@ -149,61 +168,3 @@ async def asr_xml(request: Request) -> Response:
         raise Cancelled("the client disconnected during the upload") from None
     headers = {"X-YaRequestId": str(uuid.uuid4()), "X-YaUuid": request.query_params["uuid"]}
     return Response(document(variants(transcript, settings.yandex_variants)), media_type=XML, headers=headers)
-
-
-async def _while_arriving(
-    request: Request, body: AsyncIterator[bytes], fmt: Format, template: TranscriptionRequest
-) -> Transcript:
-    settings = settings_of(request)
-    windows = StreamConfig(
-        min_seconds=settings.stream_min_window_seconds,
-        max_seconds=settings.stream_max_window_seconds,
-        max_total_seconds=settings.max_audio_seconds,
-        max_backlog=settings.stream_max_backlog_windows,
-        min_tail_seconds=settings.min_audio_seconds,
-    )
-    transcriber = IncrementalTranscriber(service_of(request), template, windows)
-    try:
-        if fmt.raw is not None:
-            await _feed_samples(body, fmt.raw, transcriber)
-        else:
-            assert fmt.container is not None
-            await _feed_container(body, fmt.container, transcriber)
-        return await until_disconnect(request, transcriber.finish())
-    except BaseException:
-        transcriber.cancel()
-        raise
-
-
-async def _feed_samples(body: AsyncIterator[bytes], raw: RawFormat, transcriber: IncrementalTranscriber) -> None:
-    width = 2 if raw.encoding is RawEncoding.LINEAR16 else 1
-    resample = StreamResampler(raw.sample_rate)
-    carry = b""
-    async for chunk in body:
-        data = carry + chunk
-        whole = len(data) - len(data) % width
-        carry = data[whole:]
-        transcriber.feed(resample(pcm_to_float(data[:whole], raw.encoding)))
-        await transcriber.room()
-    transcriber.feed(resample(None))
-
-
-async def _feed_container(body: AsyncIterator[bytes], container: str, transcriber: IncrementalTranscriber) -> None:
-    decoder = ContainerStreamDecoder(container)
-
-    async def consume() -> None:
-        while (item := await decoder.pcm.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            transcriber.feed(item)
-            await transcriber.room()
-
-    consumer = asyncio.ensure_future(consume())
-    try:
-        async for chunk in body:
-            decoder.feed(chunk)
-            if consumer.done():
-                break
-    finally:
-        decoder.end()
-    await consumer
