@@ -1,5 +1,6 @@
 """Yandex /asr_xml chunked uploads sent at real-time pace: how long after the last byte the answer
-comes, next to a one-shot decode of the same audio (target <= 1.5 s, flat in the audio length).
+comes, next to a one-shot decode of the same audio (target <= 1.5 s, flat in the audio length),
+and both WERs (target: the upload within 1 point of the whole file).
 
     .venv/bin/python -m bench.chunked_latency [--lengths 10 60 300] [--quick] [--out FILE]
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,23 +17,28 @@ import httpx
 import numpy as np
 
 from bench.common import machine_info, report, running_server
-from tests.audio_tools import ENGLISH, read_pcm, wav_bytes
+from tests.audio_tools import ENGLISH, read_pcm, references, wav_bytes
+from tests.wer import wer
 
 TARGET = 1.5
 QUERY = "/asr_xml?uuid=01ae13cb744628b58fb536d496daa1e6&key=bench&topic=notes&lang=en-US"
 CHUNK = 3200  # 100 ms of 16 kHz 16-bit audio
 
 
-def speech(seconds: float) -> np.ndarray:
-    """Real speech of about `seconds`: the English clips in turn, 0.5 s of silence after each."""
-    pieces, total, i = [], 0, 0
+def speech(seconds: float) -> tuple[np.ndarray, str]:
+    """Real speech of at least `seconds`, whole clips (English, in turn, 0.5 s of silence after
+    each), and its reference text."""
+    pieces, texts, total, i = [], [], 0, 0
     silence = np.zeros(8000, np.float32)
+    refs = references()
     while total < seconds * 16000:
-        clip = read_pcm(ENGLISH[i % len(ENGLISH)])
+        name = ENGLISH[i % len(ENGLISH)]
+        clip = read_pcm(name)
         pieces += [clip, silence]
+        texts.append(refs[name])
         total += len(clip) + len(silence)
         i += 1
-    return np.concatenate(pieces)[: int(seconds * 16000)]
+    return np.concatenate(pieces), " ".join(texts)
 
 
 def paced(raw: bytes, sent: dict[str, float]) -> Iterator[bytes]:
@@ -44,26 +51,28 @@ def paced(raw: bytes, sent: dict[str, float]) -> Iterator[bytes]:
     sent["last"] = time.perf_counter()
 
 
-def chunked_latency(url: str, pcm: np.ndarray) -> float:
+def chunked_latency(url: str, pcm: np.ndarray) -> tuple[float, str]:
     raw = (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes()
     sent: dict[str, float] = {}
     headers = {"content-type": "audio/x-pcm;bit=16;rate=16000"}
     response = httpx.post(url + QUERY, content=paced(raw, sent), headers=headers, timeout=3600)
     response.raise_for_status()
-    return time.perf_counter() - sent["last"]
+    after = time.perf_counter() - sent["last"]
+    variant = ET.fromstring(response.content).find("variant")
+    return after, (variant.text or "") if variant is not None else ""
 
 
-def one_shot(url: str, pcm: np.ndarray) -> float:
+def one_shot(url: str, pcm: np.ndarray) -> tuple[float, str]:
     body = wav_bytes(pcm)
     start = time.perf_counter()
     response = httpx.post(
         url + "/v1/audio/transcriptions",
         files={"file": ("a.wav", body, "audio/wav")},
-        data={"model": "whisper-1"},
+        data={"model": "whisper-1", "language": "en"},
         timeout=3600,
     )
     response.raise_for_status()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, str(response.json()["text"])
 
 
 def main() -> None:
@@ -75,14 +84,31 @@ def main() -> None:
     lengths = [10.0] if args.quick else args.lengths
     rows = []
     with running_server(workers=2, threads=1) as url:
-        chunked_latency(url, speech(5))  # warm-up
+        chunked_latency(url, speech(5)[0])  # warm-up
         for seconds in lengths:
-            pcm = speech(seconds)
-            after = chunked_latency(url, pcm)
-            whole = one_shot(url, pcm)
+            pcm, reference = speech(seconds)
+            after, chunked_text = chunked_latency(url, pcm)
+            whole, whole_text = one_shot(url, pcm)
             verdict = "ok" if after <= TARGET else "over"
-            rows.append([f"{seconds:g}", f"{after:.2f} ({verdict})", f"{whole:.2f}"])
-    header = ["speech s", f"answer after the last byte, s (target <= {TARGET})", "one-shot decode of the same audio, s"]
+            chunked_wer, whole_wer = wer([reference], [chunked_text]), wer([reference], [whole_text])
+            rows.append(
+                [
+                    f"{len(pcm) / 16000:.0f}",
+                    f"{after:.2f} ({verdict})",
+                    f"{whole:.2f}",
+                    f"{chunked_wer:.2%}",
+                    f"{whole_wer:.2%}",
+                    f"{(chunked_wer - whole_wer) * 100:+.2f}",
+                ]
+            )
+    header = [
+        "speech s",
+        f"answer after the last byte, s (target <= {TARGET})",
+        "one-shot decode of the same audio, s",
+        "upload WER",
+        "whole-file WER",
+        "points (target <= +1)",
+    ]
     report("Chunked /asr_xml at real-time pace (2 workers x 1 thread)", [machine_info()], header, rows, args.out)
 
 

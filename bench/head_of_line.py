@@ -63,7 +63,7 @@ def job_load(url: str, wav: bytes, jobs: int) -> Iterator[None]:
 def measure(url: str, short: bytes, stream: np.ndarray, runs: int, uploads: int) -> tuple[float, float]:
     with http_client() as client:
         request = statistics.median(post_wav(client, url, short)[0] for _ in range(runs))
-    return request, statistics.median(chunked_latency(url, stream) for _ in range(uploads))
+    return request, statistics.median(chunked_latency(url, stream)[0] for _ in range(uploads))
 
 
 def main() -> None:
@@ -78,7 +78,7 @@ def main() -> None:
     if args.quick:
         args.runs, args.uploads, args.stream_seconds = 1, 1, 10
     short = wav_bytes(read_pcm("jfk.wav"))
-    stream = speech(args.stream_seconds)
+    stream = speech(args.stream_seconds)[0]
     long_wav = wav_bytes(long_clip()[0])
     conditions: list[tuple[str, Callable[[str], AbstractContextManager[object]]]] = [
         ("idle", lambda url: nullcontext()),
@@ -89,7 +89,7 @@ def main() -> None:
     env = dict(item.split("=", 1) for item in args.env)
     figures: dict[str, tuple[float, float]] = {}
     with running_server(workers=2, threads=1, env=env) as url:
-        measure(url, short, speech(5), 1, 1)  # warm-up
+        measure(url, short, speech(5)[0], 1, 1)  # warm-up
         for name, load in conditions:
             with load(url):
                 if not name.startswith("idle"):

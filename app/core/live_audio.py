@@ -5,7 +5,6 @@ it is): its header is read for the rate and channels, then its 16-bit samples st
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ import numpy as np
 from app.core.errors import InvalidArgument
 from app.core.stream_decode import ALAW, MULAW, StreamResampler
 from app.core.types import RawEncoding
+from app.core.wav import is_wav, read_wav_header
 
 LIVE_ENCODINGS = (RawEncoding.LINEAR16, RawEncoding.MULAW, RawEncoding.ALAW)
 LIVE_RATES = range(8000, 48001)
@@ -73,23 +73,18 @@ class LiveConverter:
         """Skip a WAV header once it has all arrived (no RIFF at the start: raw PCM after all)."""
         if len(data) < 12 and b"RIFF".startswith(data[:4]):
             return data
-        if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        if not is_wav(data):
             self._header = False
             return data
-        at = 12
-        while at + 8 <= len(data):
-            chunk, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
-            if chunk == b"fmt " and at + 24 <= len(data):
-                tag, channels, rate = struct.unpack("<HHI", data[at + 8 : at + 16])
-                bits = struct.unpack("<H", data[at + 22 : at + 24])[0]
-                if tag not in (1, 0xFFFE) or bits != 16 or not 1 <= channels <= 8:
-                    raise InvalidArgument("a live WAV stream must hold 16-bit PCM", param="format")
-                LiveFormat(RawEncoding.LINEAR16, rate)
-                self._channels, self._resample = channels, StreamResampler(rate)
-            if chunk == b"data":
+        wav = read_wav_header(data)
+        if wav is not None:
+            if wav.tag not in (1, 0xFFFE) or wav.bits != 16 or not 1 <= wav.channels <= 8:
+                raise InvalidArgument("a live WAV stream must hold 16-bit PCM", param="format")
+            LiveFormat(RawEncoding.LINEAR16, wav.sample_rate)
+            self._channels, self._resample = wav.channels, StreamResampler(wav.sample_rate)
+            if wav.data_at is not None:
                 self._header = False
-                return data[at + 8 :]
-            at += 8 + size + (size & 1)
+                return data[wav.data_at :]
         if len(data) > MAX_WAV_HEADER:
             raise InvalidArgument("no data chunk in the first 64 KiB of the WAV stream", param="format")
         return data

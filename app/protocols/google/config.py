@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 from app.core import languages
 from app.core.errors import InvalidArgument
 from app.core.types import RawEncoding, RawFormat
+from app.core.wav import is_wav, read_wav_header
 from app.protocols.google.shapes import ConfigShapes
 from app.protocols.shared import parse_wire
 
@@ -214,24 +214,14 @@ class Header:
 
 def sniff(head: bytes) -> Header | None:
     """What a WAV or FLAC header says (Google: the header wins, a contradicting config is an error)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        at = 12
-        while at + 8 <= len(head):
-            chunk, size = head[at : at + 4], struct.unpack("<I", head[at + 4 : at + 8])[0]
-            if chunk == b"fmt " and at + 24 <= len(head):
-                tag, channels, rate = struct.unpack("<HHI", head[at + 8 : at + 16])
-                bits = struct.unpack("<H", head[at + 22 : at + 24])[0]
-                names = {
-                    (1, 16): "LINEAR16",
-                    (1, 24): "LINEAR24",
-                    (1, 32): "LINEAR32",
-                    (3, 32): "FLOAT32",
-                    (6, 8): "ALAW",
-                    (7, 8): "MULAW",
-                }
-                return Header(names.get((tag, bits), f"WAV format {tag}/{bits}-bit"), rate, channels)
-            at += 8 + size + (size & 1)
-        return None
+    if is_wav(head):
+        wav = read_wav_header(head)
+        if wav is None:
+            return None
+        names = {(1, 16): "LINEAR16", (1, 24): "LINEAR24", (1, 32): "LINEAR32", (3, 32): "FLOAT32", (6, 8): "ALAW"}
+        names[(7, 8)] = "MULAW"
+        encoding = names.get((wav.tag, wav.bits), f"WAV format {wav.tag}/{wav.bits}-bit")
+        return Header(encoding, wav.sample_rate, wav.channels)
     if head[:4] == b"fLaC" and len(head) >= 26:
         packed = int.from_bytes(head[18:21], "big")
         return Header("FLAC", packed >> 4, ((packed & 0xF) >> 1) + 1)
