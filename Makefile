@@ -32,8 +32,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check app tests bench scripts
 	$(BIN)/mypy
 
+# Two workers: real servers' tests on one, the in-process model's on the other (tests/conftest.py).
 test: lint system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest -m "not e2e"

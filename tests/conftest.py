@@ -29,6 +29,18 @@ from tests.fakes import FakeEngineFactory
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest workers (`-n 2 --dist loadgroup`): the tests that start real
+    servers share one worker (and so one session server), the in-process real-model tests the
+    other, and the fast tests fill in around them."""
+    for item in items:
+        module = item.path.name
+        if module.startswith("test_e2e_") or module == "test_readme.py":
+            item.add_marker(pytest.mark.xdist_group("servers"))
+        elif module == "test_engine.py":
+            item.add_marker(pytest.mark.xdist_group("engine"))
+
+
 def fake_registry() -> ModelRegistry:
     specs = {
         "whisper-base": ModelSpec("whisper-base", Path("/nonexistent/base"), multilingual=True),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.audio_tools import DATA
+from tests.audio_tools import DATA, read_pcm, wav_bytes
 from tests.conftest import RealServer
 
 pytestmark = pytest.mark.e2e
@@ -60,15 +60,12 @@ def test_prosa_client_wait_true_and_false(real_server: RealServer) -> None:
 
 def test_prosa_jobs_survive_a_sigkilled_server(tmp_path: Path) -> None:
     env = {"ASR_WORKERS": "1", "ASR_MODELS": "whisper-base"}
+    opening = tmp_path / "opening.wav"  # the first 12 s of the clip: "It was the best of times, ..."
+    opening.write_bytes(wav_bytes(read_pcm("moonshine_two_cities.wav")[: 12 * 16000]))
     first = RealServer(tmp_path, **env)
     try:
         first.wait_ready()
-        ids = [
-            submit_stt_request(first.url + "/v2/speech/stt", "k", DATA / "moonshine_two_cities.wav", wait=False)[
-                "job_id"
-            ]
-            for _ in range(2)
-        ]
+        ids = [submit_stt_request(first.url + "/v2/speech/stt", "k", opening, wait=False)["job_id"] for _ in range(2)]
         deadline = time.monotonic() + 60
         while requests.get(f"{first.url}/v2/speech/stt/{ids[0]}/status", timeout=10).json()["status"] != "in_progress":
             assert time.monotonic() < deadline

@@ -89,9 +89,12 @@ def test_without_punctuation_and_with_profanity_filter(engine: WhisperEngine, tm
 
 
 def test_detection_restricted_to_candidates(engine: WhisperEngine, tmp_path: Path) -> None:
+    # Greedy: only the language is checked, and German read as French or Spanish makes beam search
+    # fall back through every temperature (a minute of CPU for a 5 s clip).
     german = (DATA / "espeak_de.wav").read_bytes()
-    assert run(engine, tmp_path, german).language == "de"
-    assert run(engine, tmp_path, german, language_candidates=("fr", "es")).language in ("fr", "es")
+    assert run(engine, tmp_path, german, beam_size=1).language == "de"
+    restricted = run(engine, tmp_path, german, beam_size=1, language_candidates=("fr", "es"))
+    assert restricted.language in ("fr", "es")
 
 
 def test_channels_recognised_separately(engine: WhisperEngine, tmp_path: Path) -> None:
@@ -120,10 +123,12 @@ def test_long_audio_in_blocks_keeps_times_and_words(engine: WhisperEngine, tmp_p
 
 
 def test_windows_are_as_accurate_as_sequential_decoding_on_the_clips(engine: WhisperEngine, tmp_path: Path) -> None:
+    # Every clip but the one past 30 s: that one's windows are the long clip's test's subject.
+    names = [name for name in ENGLISH if name != "moonshine_two_cities.wav"]
     refs = references()
-    clips = [read_pcm(name) for name in ENGLISH]
-    baseline = wer([refs[n] for n in ENGLISH], [sequential(engine, pcm) for pcm in clips])
-    windowed = wer([refs[n] for n in ENGLISH], [run(engine, tmp_path, wav_bytes(pcm)).text for pcm in clips])
+    clips = [read_pcm(name) for name in names]
+    baseline = wer([refs[n] for n in names], [sequential(engine, pcm) for pcm in clips])
+    windowed = wer([refs[n] for n in names], [run(engine, tmp_path, wav_bytes(pcm)).text for pcm in clips])
     assert windowed <= baseline + 0.005
 
 

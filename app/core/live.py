@@ -361,9 +361,12 @@ class LiveSession:
         if (self._last_final is not None and not self._last_final.done()) or not self._spare():
             return
         now = self._clock()
-        # The first partial is due half an interval after the speech began: the first words show soonest.
+        # The first partial is due half an interval after the speech began, once the utterance holds
+        # a second of audio: the first words show soonest, and less audio mostly decodes to nothing.
         due = self.config.partial_interval_ms / (2000 if utterance.partials == 0 else 1000)
         if now - utterance.partial_at < due:
+            return
+        if utterance.partials == 0 and self._received - utterance.start < SAMPLE_RATE:
             return
         utterance.partials += 1
         utterance.partial_at = now
@@ -377,6 +380,8 @@ class LiveSession:
             return  # a partial is only a preview; the final will say what went wrong
         if self._open is utterance and transcript.text:
             self.events.put_nowait(Partial(utterance.item, transcript.text))
+        elif self._open is utterance and utterance.partials == 1:
+            utterance.partials = 0  # nothing heard yet: the first partial is still to come
 
     def _request(self, pcm: np.ndarray, beam_size: int | None, *, context: bool = True) -> TranscriptionRequest:
         prompt = " ".join(p for p in (self.template.prompt, self._context if context else "") if p) or None
