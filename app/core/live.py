@@ -302,7 +302,8 @@ class LiveSession:
         # end can, and the last utterance's words ended a whole silence earlier). A manual commit
         # has no VAD times: there a word belongs where its middle is.
         heard = utterance.first_speech >= 0
-        boundary = utterance.first_speech if heard else utterance.start
+        # Halfway into the prefix padding: the VAD hears a soft first word ("and") late.
+        boundary = (utterance.start + utterance.first_speech) // 2 if heard else utterance.start
         self._floor = end
         self._trim()
         committed = Committed(utterance.item, _ms(utterance.start), _ms(end))
@@ -336,6 +337,7 @@ class LiveSession:
                 transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
             if previous is not None:
                 await asyncio.shield(previous)  # finals come out in order
+            transcript = _without_repeats(transcript)
             if lead:
                 at, by_end = boundary
                 transcript = _after(
@@ -471,3 +473,18 @@ def _after(transcript: Transcript, boundary: float, *, by_end: bool, keep_words:
             )
         )
     return replace(transcript, segments=tuple(segments))
+
+
+def _without_repeats(transcript: Transcript) -> Transcript:
+    """A segment that says again what the one before it said is Whisper looping on a short
+    utterance (heard in a live final, never in the same audio decoded whole): it is dropped."""
+    kept: list[Segment] = []
+    for segment in transcript.segments:
+        if kept and _words(segment.text) and _words(segment.text) == _words(kept[-1].text):
+            continue
+        kept.append(segment)
+    return transcript if len(kept) == len(transcript.segments) else replace(transcript, segments=tuple(kept))
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c for c in text.lower() if c.isalnum() or c.isspace()).split()

@@ -37,7 +37,17 @@ class UploadRecognizer:
         self.max_seconds = max_seconds
         # Past the backlog the body is read no faster (TCP slows the client) for up to `wait_seconds`,
         # the request's deadline, not the few seconds a live client gets: an upload can wait.
-        config = LiveConfig(max_backlog_seconds=max_backlog_seconds, backlog_wait_seconds=wait_seconds)
+        # Two finals at once: an upload runs ahead of real time, where one at a time made the answer
+        # come 7.1 s after the last byte of a 30 s real-time upload instead of 1.4-2.0 s.
+        # Utterances here run to long pauses, so only the short ones need the audio before them;
+        # the others keep the previous text as their prompt (measured: 0.85% WER against 1.70%
+        # with the lead for every utterance).
+        config = LiveConfig(
+            max_backlog_seconds=max_backlog_seconds,
+            backlog_wait_seconds=wait_seconds,
+            parallel_finals=2,
+            short_utterance_seconds=3.0,
+        )
         self.session = LiveSession(
             service,
             template,

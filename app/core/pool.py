@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.core.dispatch_policy import lends_every_core, preemption_victims, reserve_pick
 from app.core.engine import EngineFactory
 from app.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded, SttError, Unavailable, from_wire
 from app.core.pipeline import Plan, WindowResult, merge, window_work
@@ -32,7 +33,6 @@ from app.core.windows import Window
 from app.core.worker import PREEMPT, worker_main
 
 log = logging.getLogger("asr.pool")
-LONG_WINDOWS = 3
 __all__ = ["DecoderPool", "Job", "LaneConfig", "OnSegment", "PoolConfig"]
 
 
@@ -206,7 +206,7 @@ class DecoderPool:
         for worker in sorted(self._workers.values(), key=lambda w: w.reserve):
             if not worker.idle:
                 continue
-            picked = self._reserve_pick() if worker.reserve else self._scheduler.next()
+            picked = reserve_pick(self._workers.values(), self._scheduler) if worker.reserve else self._scheduler.next()
             if picked is None:
                 continue
             job, item = picked
@@ -217,59 +217,16 @@ class DecoderPool:
             self._assign(worker, items)
         self._preempt()
 
-    def _reserve_pick(self) -> tuple[Job, Item] | None:
-        """Work for a reserve worker, only while no regular worker idles: work of a lane above one a
-        regular worker holds; or a new request of the top lane held when every regular worker is on
-        a window of a longer request (so a short request never waits behind long ones). Never
-        background work."""
-        regular = [w.assignment for w in self._workers.values() if not w.reserve and w.ready]
-        if not regular or any(a is None for a in regular):
-            return None
-        held = [a for a in regular if a is not None]
-        picked = self._scheduler.next(tuple(lane for lane in Lane if lane < max(a.lane for a in held)))
-        top = min(a.lane for a in held)
-        if picked is None and top < Lane.BACKGROUND and all(a.lane > top or self._long(a) for a in held):
-            picked = self._scheduler.next_fresh(top)
-        return picked
-
-    @staticmethod
-    def _long(assignment: Assignment) -> bool:
-        """On a request with LONG_WINDOWS or more windows still to decode. Requests of a few windows
-        (a load of 45 s clips) wait their turn: sending each new one to the reserve would run three
-        decoders on two cores and cost 7 % of throughput (docs/performance.md (c))."""
-        job = assignment.items[0][0]
-        return assignment.kind == "decode" and len(job.pending) + len(job.running) >= LONG_WINDOWS
-
     def _preempt(self) -> None:
-        """Work of a higher lane waits and every worker is busy: ask workers on lower-lane windows to
-        stop at their next segment and put those windows back. A window is preempted once at most,
-        so lower lanes still progress under a steady stream of higher-lane work."""
-        for lane in Lane:
-            waiting = self._scheduler.waiting_in(lane)
-            if not waiting:
-                continue
-            victims = sorted(
-                (w for w in self._workers.values() if self._preemptible(w, lane)),
-                key=lambda w: -w.assignment.lane if w.assignment else 0,
-            )
-            for worker in victims[:waiting]:
-                assert worker.assignment is not None
-                worker.assignment.preempted = True
-                for job, item in worker.assignment.items:
-                    job.attempts[("preempted", item.index if isinstance(item, Window) else PLAN)] += 1
-                worker.abort.value = PREEMPT
-                self.observer.cancelled("preempted")
-
-    @staticmethod
-    def _preemptible(worker: Worker, lane: Lane) -> bool:
-        a = worker.assignment
-        return (
-            a is not None
-            and a.kind == "decode"
-            and not a.preempted
-            and a.lane > lane
-            and all(job.attempts[("preempted", item.index)] == 0 for job, item in a.items if isinstance(item, Window))
-        )
+        """Ask the workers on lower-lane windows that higher-lane work waits for to stop at their
+        next segment and put those windows back (dispatch_policy.preemption_victims)."""
+        for worker in preemption_victims(self._workers.values(), self._scheduler):
+            assert worker.assignment is not None
+            worker.assignment.preempted = True
+            for job, item in worker.assignment.items:
+                job.attempts[("preempted", item.index if isinstance(item, Window) else PLAN)] += 1
+            worker.abort.value = PREEMPT
+            self.observer.cancelled("preempted")
 
     def _batchable(self, job: Job, window: Window) -> Callable[[Job, Window], bool]:
         signature = self._work(job, window).signature
@@ -277,7 +234,8 @@ class DecoderPool:
 
     def _assign(self, worker: Worker, items: list[tuple[Job, Item]]) -> None:
         assert self._loop is not None
-        wide = self.config.wide and len(items) == 1 and self._lend(worker)
+        lone = len(items) == 1
+        wide = self.config.wide and lone and lends_every_core(worker, self._workers.values(), self._scheduler)
         job, item = items[0]
         assignment = Assignment(next(self._assignments), PLAN if item == PLAN else "decode", items, wide)
         if assignment.kind == PLAN:
@@ -292,13 +250,6 @@ class DecoderPool:
         self.observer.assigned(job.lane, assignment.kind, 0 if assignment.kind == PLAN else len(items), wide)
         assignment.timer = self._loop.call_later(deadline, self._overrun, worker, assignment)
         self._loop.create_task(self._send(worker, message))
-
-    def _lend(self, worker: Worker) -> bool:
-        """Every core for `worker` when nothing else waits and every other worker idles. The others
-        are not held back: work that comes meanwhile starts at once on them (the cores are then
-        briefly shared), so a lone request is fast and requests never queue behind a wide one."""
-        others = [w for w in self._workers.values() if w is not worker and not w.reserve]
-        return not worker.reserve and not self._scheduler.waiting() and bool(others) and all(w.idle for w in others)
 
     @staticmethod
     def _work(job: Job, window: Window) -> Any:
