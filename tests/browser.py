@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 
 def chromium_path() -> str | None:
@@ -109,12 +109,7 @@ async def chromium(microphone: Path, *, width: int = 1000, height: int = 900) ->
             async with websockets.connect(page["webSocketDebuggerUrl"], max_size=None) as connection:
                 yield Tab(connection)
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 10)
 
 
 async def _targets(port: int) -> list[dict[str, Any]]:

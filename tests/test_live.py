@@ -27,6 +27,7 @@ from app.core.live import (
     TurnDetection,
 )
 from app.core.live_audio import LiveFormat
+from app.core.live_text import without_repeats
 from app.core.types import Lane, Segment, Transcript, TranscriptionRequest, Word
 from tests.audio_tools import encode, read_pcm
 
@@ -287,8 +288,6 @@ async def test_a_broken_container_fails_the_feed() -> None:
 
 
 def test_a_segment_repeating_the_one_before_is_dropped() -> None:
-    from app.core.live import _without_repeats
-
     def seg(text: str) -> Segment:
         return Segment(start=0.0, end=1.0, text=text, confidence=0.9)
 
@@ -298,4 +297,4 @@ def test_a_segment_repeating_the_one_before_is_dropped() -> None:
         language_probability=0.9,
         duration=3.0,
     )
-    assert [s.text for s in _without_repeats(looping).segments] == ["We're all going direct to Heaven.", "Fail."]
+    assert [s.text for s in without_repeats(looping).segments] == ["We're all going direct to Heaven.", "Fail."]

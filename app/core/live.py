@@ -43,6 +43,7 @@ from app.core.live_events import (
     SpeechStopped,
     TurnDetection,
 )
+from app.core.live_text import without_repeats, words_after
 from app.core.service import SpeechService
 from app.core.stream_decode import ContainerStreamDecoder
 from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
@@ -337,10 +338,10 @@ class LiveSession:
                 transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
             if previous is not None:
                 await asyncio.shield(previous)  # finals come out in order
-            transcript = _without_repeats(transcript)
+            transcript = without_repeats(transcript)
             if lead:
                 at, by_end = boundary
-                transcript = _after(
+                transcript = words_after(
                     transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=self.template.word_timestamps
                 )
                 transcript = replace(transcript, duration=seconds)
@@ -450,41 +451,3 @@ class LiveSession:
 
 def _ms(sample: int) -> int:
     return sample * 1000 // SAMPLE_RATE
-
-
-def _after(transcript: Transcript, boundary: float, *, by_end: bool, keep_words: bool) -> Transcript:
-    """Only the words after `boundary` (stream seconds): ending after it (`by_end`), or centred
-    after it. The lead audio's words are dropped."""
-    segments: list[Segment] = []
-    for segment in transcript.segments:
-        words = tuple(w for w in segment.words if (w.end if by_end else (w.start + w.end) / 2) > boundary)
-        if not words:
-            continue
-        # Whisper's words carry their leading space, unless punctuation stripping took it.
-        text = "".join(w.text if w.text[:1].isspace() else " " + w.text for w in words).strip()
-        segments.append(
-            replace(
-                segment,
-                start=max(words[0].start, boundary),
-                text=text,
-                words=words if keep_words else (),
-                alternatives=(),
-                tokens=(),
-            )
-        )
-    return replace(transcript, segments=tuple(segments))
-
-
-def _without_repeats(transcript: Transcript) -> Transcript:
-    """A segment that says again what the one before it said is Whisper looping on a short
-    utterance (heard in a live final, never in the same audio decoded whole): it is dropped."""
-    kept: list[Segment] = []
-    for segment in transcript.segments:
-        if kept and _words(segment.text) and _words(segment.text) == _words(kept[-1].text):
-            continue
-        kept.append(segment)
-    return transcript if len(kept) == len(transcript.segments) else replace(transcript, segments=tuple(kept))
-
-
-def _words(text: str) -> list[str]:
-    return "".join(c for c in text.lower() if c.isalnum() or c.isspace()).split()
