@@ -30,11 +30,13 @@ from app.core.service import SpeechService
 from app.core.types import Lane
 from app.core.whisper import WhisperConfig
 from app.core.windows import WindowConfig
+from app.grpc.server import GrpcFront
 from app.metrics import Metrics
 from app.page import router as page
 from app.protocols import docs, fallback, nim, websocket
 from app.protocols.bodies import openapi_with_bodies
 from app.protocols.google import router as google
+from app.protocols.google import speech as google_speech
 from app.protocols.mod9 import router as mod9
 from app.protocols.openai.router import router as openai_router
 from app.protocols.prosa import router as prosa
@@ -43,6 +45,8 @@ from app.protocols.yandex import router as yandex
 from app.settings import Settings
 
 log = logging.getLogger("asr")
+GRPC_STOP_GRACE_SECONDS = 2.0
+"""By then a drained server has answered every call it could (app/server.py's release step)."""
 
 
 def create_app(
@@ -56,12 +60,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        grpc_front = GrpcFront(app.state, settings) if settings.grpc_port else None
+        if grpc_front is not None:
+            await grpc_front.start()
+        app.state.grpc_port = grpc_front.port if grpc_front else 0
         # Load in the background: liveness answers at once, readiness says 503 until this ends.
         starting = asyncio.create_task(_start(app, settings, metrics, engine_factory, registry))
         try:
             yield
         finally:
             starting.cancel()
+            if grpc_front is not None:  # no new calls, and none left running, before the pool stops
+                await grpc_front.stop(GRPC_STOP_GRACE_SECONDS)
             if app.state.runner is not None:
                 await app.state.runner.stop()
             if app.state.jobs is not None:
@@ -155,7 +165,7 @@ async def _start(
         )
         store = await asyncio.to_thread(open_job_store, settings)
         app.state.jobs = store
-        loaders = {"google": google.job_loader(app.state.fetch), "prosa": prosa.job_loader(app.state.fetch)}
+        loaders = {"google": google_speech.job_loader(app.state.fetch), "prosa": prosa.job_loader(app.state.fetch)}
         runner = JobRunner(store, service, lambda record, s: loaders[record.kind](record, s), runner_config(settings))
         app.state.runner = runner
         app.state.job_service = JobService(store, runner, service, app.state.fetch, settings.job_retention_seconds)

@@ -195,6 +195,22 @@ class Settings(BaseSettings):
     }
     """Google model names -> registry names (JSON object)."""
 
+    google_stream_max_seconds: float = Field(default=305.0, gt=0)
+    """Longest StreamingRecognize stream (Google's 305 s); then OUT_OF_RANGE, which Google's
+    endless-streaming samples answer by opening a new stream."""
+    google_stream_idle_seconds: float = Field(default=15.0, gt=0)
+    """A StreamingRecognize stream with no audio for this long ends with OUT_OF_RANGE (Google's
+    "Audio Timeout Error")."""
+
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    """Port of the gRPC server (Google Speech, Operations, NVIDIA Riva ASR, health, reflection) in
+    the same process; 0 turns it off."""
+    grpc_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest gRPC message either way (a Recognize request carries its audio); bigger:
+    RESOURCE_EXHAUSTED before it is read whole."""
+    grpc_max_streams: int = Field(default=256, ge=1)
+    """Calls one gRPC connection may have open at once."""
+
     prosa_max_request_bytes: int = Field(default=10_485_760, ge=1)
     """Largest Prosa JSON request (base64 audio), counted while reading."""
     prosa_sync_seconds: float = Field(default=60.0, ge=0)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Request
 from starlette.requests import HTTPConnection
@@ -45,8 +48,32 @@ def service_of(request: Request) -> SpeechService:
 
 def is_ready(request: Request) -> bool:
     """Models loaded, decoders up, and not draining for a shutdown (readiness probes)."""
-    service: SpeechService | None = request.app.state.service
-    return service is not None and service.pool.ready and not request.app.state.draining
+    return state_ready(request.app.state)
+
+
+def state_ready(state: Any) -> bool:
+    """is_ready for a front without a Request (gRPC health)."""
+    service: SpeechService | None = state.service
+    return service is not None and service.pool.ready and not state.draining
+
+
+@contextlib.asynccontextmanager
+async def live_slot(state: Any) -> AsyncIterator[SpeechService]:
+    """One of `realtime_max_sessions` live sessions (every front's: WebSocket and gRPC streams), and
+    the ready speech service; Unavailable if the server is not ready or every slot is taken."""
+    service: SpeechService | None = state.service
+    if service is None or not service.pool.ready or state.draining:
+        raise Unavailable("The server is not ready; retry shortly.")
+    limit = state.settings.realtime_max_sessions
+    if state.live_sessions >= limit:
+        raise Unavailable(f"{limit} live sessions are open, the most this server takes")
+    state.live_sessions += 1
+    state.metrics.live_sessions.set(state.live_sessions)
+    try:
+        yield service
+    finally:
+        state.live_sessions -= 1
+        state.metrics.live_sessions.set(state.live_sessions)
 
 
 def registry_of(request: Request) -> ModelRegistry | None:

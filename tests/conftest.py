@@ -51,7 +51,14 @@ def fake_registry() -> ModelRegistry:
 
 def fake_settings(tmp_path: Path, **overrides: Any) -> Settings:
     # No reserve worker: one process less per app (the reserve has its own tests in test_scheduler).
-    values: dict[str, Any] = {"workers": 1, "reserve_workers": 0, "queue_size": 4, "data_dir": tmp_path} | overrides
+    # No gRPC port unless a test asks for one: parallel tests would fight over 50051.
+    values: dict[str, Any] = {
+        "workers": 1,
+        "reserve_workers": 0,
+        "queue_size": 4,
+        "data_dir": tmp_path,
+        "grpc_port": 0,
+    } | overrides
     return Settings(**values)
 
 
@@ -144,13 +151,16 @@ class RealServer:
     def __init__(self, tmp: Path, **env: str) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log = tmp / f"server-{self.port}.log"
         environment = (
             os.environ
             | {
                 "ASR_HOST": "127.0.0.1",
                 "ASR_PORT": str(self.port),
+                "ASR_GRPC_PORT": str(self.grpc_port),
                 "ASR_DATA_DIR": str(tmp / "data"),
                 "ASR_WORKERS": "2",
                 # One process less for the servers of special cases; the shared one runs the defaults.

@@ -295,7 +295,7 @@ async def test_listing_parses_and_renders_operations_off_the_event_loop(
     """M11: a page of up to 1000 finished operations (full transcripts) is parsed and rendered in a
     thread, so one listing never stalls the loop every other request shares."""
     from app.core.jobs import JobRecord
-    from app.protocols.google import router
+    from app.protocols.google import speech as router
 
     started = [(await fake_client.post("/v1/speech:longrunningrecognize", json=body())).json() for _ in range(2)]
     for op in started:

@@ -3,6 +3,7 @@
     SttError
      ├── InvalidArgument        the request is malformed or asks for something unsupported
      │    ├── UnsupportedMedia  the audio cannot be decoded (not audio, unknown codec)
+     │    ├── OutOfRange        a stream past its length or idle limit (Google's OUT_OF_RANGE)
      │    └── MethodNotAllowed  a known path asked with a method it does not serve
      ├── Unauthenticated        missing or wrong API key
      ├── NotFound               unknown model, job or operation
@@ -35,6 +36,10 @@ class InvalidArgument(SttError):
 
 class UnsupportedMedia(InvalidArgument):
     kind = "unsupported_media"
+
+
+class OutOfRange(InvalidArgument):
+    kind = "out_of_range"
 
 
 class MethodNotAllowed(InvalidArgument):
@@ -99,6 +104,7 @@ _BY_KIND: dict[str, type[SttError]] = {
     for cls in (
         InvalidArgument,
         UnsupportedMedia,
+        OutOfRange,
         Unauthenticated,
         NotFound,
         AudioTooLong,

@@ -149,3 +149,16 @@ class Transcript:
 
     def channel_segments(self, channel: int) -> tuple[Segment, ...]:
         return tuple(s for s in self.segments if s.channel == channel)
+
+
+def joined_alternatives(segments: tuple[Segment, ...] | list[Segment], depth: int) -> list[Alternative]:
+    """Up to `depth` alternatives of these segments taken as one utterance: the k-th joins each
+    segment's k-th (its best if it has fewer); confidence is their mean."""
+    spoken = [s for s in segments if s.text.strip()]
+    most = min(depth, max((len(s.alternatives) for s in spoken), default=0) or 1)
+    joined = []
+    for k in range(most):
+        picks = [s.alternatives[k] if k < len(s.alternatives) else Alternative(s.text, s.confidence) for s in spoken]
+        text = " ".join(a.text.strip() for a in picks)
+        joined.append(Alternative(text, sum(a.confidence for a in picks) / max(len(picks), 1)))
+    return joined

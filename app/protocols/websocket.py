@@ -18,7 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.core.errors import SttError, Unauthenticated, Unavailable
 from app.core.ratelimit import RateLimited
-from app.state import metrics_of
+from app.state import live_slot
 from app.web import check_api_key
 
 TOKEN_PREFIX = "realtime-token."
@@ -84,20 +84,12 @@ def key_guard(render: Render) -> Callable[[WebSocket], Any]:
 @contextlib.asynccontextmanager
 async def session_slot(websocket: WebSocket, render: Render) -> AsyncIterator[Any]:
     """One of `realtime_max_sessions` live sessions, and the ready speech service; Refused if none."""
-    state = websocket.app.state
-    service = state.service
-    if service is None or not service.pool.ready or state.draining:
-        raise Refused(Unavailable("The server is not ready; retry shortly."), 1013, render)
-    limit = state.settings.realtime_max_sessions
-    if state.live_sessions >= limit:
-        raise Refused(Unavailable(f"{limit} live sessions are open, the most this server takes"), 1013, render)
-    state.live_sessions += 1
-    metrics_of(websocket).live_sessions.set(state.live_sessions)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            service = await stack.enter_async_context(live_slot(websocket.app.state))
+        except Unavailable as exc:
+            raise Refused(exc, 1013, render) from None
         yield service
-    finally:
-        state.live_sessions -= 1
-        metrics_of(websocket).live_sessions.set(state.live_sessions)
 
 
 def install(app: FastAPI) -> None:

@@ -118,7 +118,7 @@ def _encoding(value: Any) -> str:
     return name
 
 
-def _refuse_unhonourable(config: dict[str, Any]) -> None:
+def _refuse_unhonourable(config: dict[str, Any], streaming: bool) -> None:
     if (config.get("diarizationConfig") or {}).get("enableSpeakerDiarization"):
         raise _bad("diarizationConfig", "speaker diarization is not supported by the Whisper engine")
     for field in ("enableSpokenPunctuation", "enableSpokenEmojis"):
@@ -133,15 +133,21 @@ def _refuse_unhonourable(config: dict[str, Any]) -> None:
     for field in ("maxPhraseAlternatives", "maxWordAlternatives", "optionsJson"):
         if config.get(field):
             raise _bad(field, "this Mod9 engine option is not supported by the Whisper engine")
-    if config.get("latency"):
+    if config.get("latency") and not streaming:
         raise _bad("latency", "only meaningful for streaming recognition")
+    if streaming:
+        for field in ("enableSeparateRecognitionPerChannel", "intervalsJson"):
+            if config.get(field):
+                raise _bad(field, "not supported for streaming recognition (send each channel as its own stream)")
 
 
 def _check_shapes(config: dict[str, Any]) -> None:
     parse_wire(ConfigShapes, config, root="config", message="Invalid value at '{}': {}".format)
 
 
-def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) -> GoogleConfig:
+def parse_config(
+    raw: Any, *, max_alternatives: int, model_map: dict[str, str], streaming: bool = False
+) -> GoogleConfig:
     if not isinstance(raw, dict):
         raise InvalidArgument("Invalid JSON payload received. 'config' must be an object.", param="config")
     config = camelize(raw)
@@ -152,7 +158,7 @@ def parse_config(raw: Any, *, max_alternatives: int, model_map: dict[str, str]) 
                 param=f"config.{key}",
             )
     _check_shapes(config)
-    _refuse_unhonourable(config)
+    _refuse_unhonourable(config, streaming)
     tags = [str(config["languageCode"])] if config.get("languageCode") else []
     extra = config.get("alternativeLanguageCodes") or []
     if not isinstance(extra, list) or len(extra) > 3:

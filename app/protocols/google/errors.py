@@ -11,6 +11,7 @@ TABLE: dict[str, tuple[int, str, int]] = {
     "invalid_argument": (400, "INVALID_ARGUMENT", 3),
     "payload_too_large": (400, "INVALID_ARGUMENT", 3),
     "audio_too_long": (400, "INVALID_ARGUMENT", 3),
+    "out_of_range": (400, "OUT_OF_RANGE", 11),
     "method_not_allowed": (405, "INVALID_ARGUMENT", 3),
     "unauthenticated": (401, "UNAUTHENTICATED", 16),
     "not_found": (404, "NOT_FOUND", 5),

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.core.codec import transcript_from_dict
 from app.core.jobs import JobRecord, JobStatus
-from app.core.types import Alternative, Transcript
+from app.core.types import Alternative, Transcript, joined_alternatives
 from app.protocols.google.config import GoogleConfig, result_language
 from app.protocols.google.errors import rpc_status
 
@@ -90,3 +90,21 @@ def operation(record: JobRecord) -> dict[str, Any]:
         body["done"] = True
         body["error"] = rpc_status(record.error or {"kind": "cancelled", "message": "the operation was cancelled"})
     return body
+
+
+def utterance_result(transcript: Transcript, config: GoogleConfig) -> dict[str, Any]:
+    """One live utterance as a final StreamingRecognitionResult (its segments joined, n-best too)."""
+    segments = [s for s in transcript.segments if s.text]
+    alternatives: list[dict[str, Any]] = [
+        {"transcript": a.text, "confidence": round(a.confidence, 6)}
+        for a in joined_alternatives(segments, config.max_alternatives)
+    ]
+    if config.word_times or config.word_confidence:
+        alternatives[0]["words"] = [_word(w.text, w.start, w.end, w.probability, config) for w in transcript.words]
+    end = segments[-1].end if segments else 0.0
+    return {
+        "alternatives": alternatives,
+        "isFinal": True,
+        "resultEndTime": duration(end),
+        "languageCode": result_language(config, transcript.language),
+    }

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_
 from app.core.errors import InvalidArgument, SttError
 from app.core.live import Done, Failed, Final, LiveConfig, LiveSession, Partial, TurnDetection
 from app.core.live_audio import LiveFormat
-from app.core.types import RawEncoding, Transcript, TranscriptionRequest
+from app.core.types import RawEncoding, Transcript, TranscriptionRequest, joined_alternatives
 from app.protocols.shared import parse_wire
 from app.protocols.websocket import GONE, key_guard, session_slot
 from app.state import settings_of
@@ -197,13 +197,6 @@ def _final(index: int, transcript: Transcript, options: Mod9Options) -> dict[str
             words.append(entry)
         reply["words"] = words
     if options.transcript_alternatives:
-        # The k-th alternative of the utterance: each segment's k-th (or its best, if it has fewer).
-        depth = max((len(s.alternatives) for s in transcript.segments), default=0) or 1
-        texts = [
-            " ".join(
-                (s.alternatives[k].text if k < len(s.alternatives) else s.text).strip() for s in transcript.segments
-            )
-            for k in range(depth)
-        ]
-        reply["alternatives"] = [{"transcript": _plain(t)} for t in texts[: options.transcript_alternatives]]
+        alternatives = joined_alternatives(transcript.segments, options.transcript_alternatives)
+        reply["alternatives"] = [{"transcript": _plain(a.text)} for a in alternatives]
     return reply

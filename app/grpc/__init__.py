@@ -1,0 +1,1 @@
+"""The gRPC front (Google Speech, Operations, NVIDIA Riva ASR, health, reflection) on uvicorn's loop."""

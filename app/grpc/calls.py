@@ -1,0 +1,128 @@
+"""Every RPC of the API services is registered through `service`, so each one gets, without asking:
+the API key (from metadata), the key's rate limit, request metrics, and failures ended as a
+gRPC status (never an unhandled exception). Health and reflection are registered apart: public.
+
+A client that cancels (or whose deadline passes) cancels the handler's task, and with it the decode
+it awaits: the pool drops the window at once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from app.core.errors import Internal, SttError
+from app.grpc.status import code_of, status_of
+from app.web import check_api_key
+
+log = logging.getLogger("asr.grpc")
+Context = grpc.aio.ServicerContext[Any, Any]
+Unary = Callable[[Any, Context], Awaitable[Message]]
+Streaming = Callable[[AsyncIterator[Any], Context], AsyncIterator[Message]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    handler: Unary | Streaming
+    request: type[Message]
+    streaming: bool = False
+    """Both ways (StreamingRecognize); otherwise unary."""
+
+
+def api_key(context: Context) -> str | None:
+    """`x-goog-api-key` (Google's clients), `authorization: Bearer` (Riva/NIM), or `x-api-key`."""
+    metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    scheme, _, token = metadata.get("authorization", "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return metadata.get("x-goog-api-key") or bearer or metadata.get("x-api-key")
+
+
+class Calls:
+    """What the wrapped methods share: the app's state (settings, limiter, metrics)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    async def admit(self, context: Context) -> None:
+        keys = self.state.settings.api_keys
+        presented = api_key(context)
+        check_api_key(presented, keys)
+        if presented and keys:
+            await self.state.rate_limiter.check(presented)
+
+    def record(self, route: str, started: float, error: SttError | None) -> None:
+        metrics = self.state.metrics
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        if error is None:
+            metrics.request_success.labels(route).inc()
+            return
+        metrics.request_failure.labels(route, code_of(error).name).inc()
+        if error.kind not in ("internal", "cancelled"):
+            metrics.rejected(error.kind)
+
+    def unary(self, route: str, handler: Unary) -> Unary:
+        async def behaviour(request: Any, context: Context) -> Message:
+            started, error = time.perf_counter(), None
+            try:
+                await self.admit(context)
+                return await handler(request, context)
+            except Exception as exc:
+                error = _as_error(exc)
+                await context.abort_with_status(status_of(error))
+            finally:
+                self.record(route, started, error)
+
+        return behaviour
+
+    def streaming(self, route: str, handler: Streaming) -> Streaming:
+        async def behaviour(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Message]:
+            started, error = time.perf_counter(), None
+            try:
+                await self.admit(context)
+                async for response in handler(requests, context):
+                    yield response
+            except Exception as exc:
+                error = _as_error(exc)
+                await context.abort_with_status(status_of(error))
+            finally:
+                self.record(route, started, error)
+
+        return behaviour
+
+    def service(self, name: str, methods: list[Method]) -> grpc.GenericRpcHandler:
+        handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        for method in methods:
+            route = f"/{name}/{method.name}"
+            parse = method.request.FromString
+            if method.streaming:
+                handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                    self.streaming(route, method.handler),  # type: ignore[arg-type]
+                    request_deserializer=parse,
+                    response_serializer=_serialize,
+                )
+            else:
+                handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                    self.unary(route, method.handler),  # type: ignore[arg-type]
+                    request_deserializer=parse,
+                    response_serializer=_serialize,
+                )
+        return grpc.method_handlers_generic_handler(name, handlers)
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def _as_error(exc: Exception) -> SttError:
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc  # the call is ended already
+    if isinstance(exc, SttError):
+        return exc
+    log.exception("gRPC handler failed")
+    return Internal("internal error; see the server log")

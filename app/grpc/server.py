@@ -1,0 +1,58 @@
+"""The grpc.aio server, on uvicorn's event loop (the decoder pool resolves its futures there).
+
+Started with the app, before the models load (health says NOT_SERVING until they do), and stopped
+before the pool: calls still open get `grace` seconds, then are cancelled (their decodes with them).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from app.grpc.calls import Calls
+from app.grpc.health import Health
+from app.protocols.google import grpc_service as google
+from app.protocols.riva import servicer as riva
+from app.settings import Settings
+
+log = logging.getLogger("asr.grpc")
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GrpcFront:
+    def __init__(self, state: Any, settings: Settings) -> None:
+        self.settings = settings
+        limit = settings.grpc_max_message_bytes
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.max_concurrent_streams", settings.grpc_max_streams),
+                ("grpc.so_reuseport", 0),  # a port in use is an error, not a second listener
+            ]
+        )
+        calls = Calls(state)
+        self.server.add_generic_rpc_handlers([*google.handlers(calls, state), *riva.handlers(calls, state)])
+        names = [*google.describe_services(), riva.SERVICE]
+        health_pb2_grpc.add_HealthServicer_to_server(Health(state, names), self.server)
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        address = bind_address(self.settings.host, self.settings.grpc_port)
+        self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        log.info("gRPC listening on %s", bind_address(self.settings.host, self.port))
+        return self.port
+
+    async def stop(self, grace: float) -> None:
+        await self.server.stop(grace)
