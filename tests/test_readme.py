@@ -91,7 +91,7 @@ def test_the_node_example_runs_verbatim(real_server: RealServer, tmp_path_factor
         timeout=300,
     )
     assert install.returncode == 0, install.stderr[-3000:]
-    script = runnable(snippet, real_server).replace('port: 50051', f"port: {real_server.grpc_port}")
+    script = runnable(snippet, real_server).replace("port: 50051", f"port: {real_server.grpc_port}")
     done = subprocess.run(
         ["node", "-e", script],
         cwd=ROOT,
