@@ -391,3 +391,32 @@ async def test_grpc_calls_are_counted_in_the_metrics(tmp_path: Path) -> None:
 
 def running_app_client(app: FastAPI) -> Any:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_every_api_method_needs_the_key(tmp_path: Path) -> None:
+    """The route walk of gRPC: each method of each API service, called without a key, is refused."""
+    from google.protobuf import descriptor_pool
+
+    services = [
+        "google.cloud.speech.v1.Speech",
+        "google.cloud.speech.v1p1beta1.Speech",
+        "google.longrunning.Operations",
+        "nvidia.riva.asr.RivaSpeechRecognition",
+    ]
+    async with grpc_app(tmp_path, api_keys=["k1"]) as (_, channel):
+        called = 0
+        for name in services:
+            for method in descriptor_pool.Default().FindServiceByName(name).methods:
+                path = f"/{name}/{method.name}"
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    if method.client_streaming:
+                        call = channel.stream_stream(path)
+                        _ = [r async for r in call(iter([b""]))]
+                    else:
+                        await channel.unary_unary(path)(b"")
+                if path == "/google.longrunning.Operations/DeleteOperation":  # not offered (operations expire)
+                    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                    continue
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, path
+                called += 1
+    assert called == 3 + 3 + 4 + 3

@@ -30,6 +30,9 @@ def test_kubernetes_probes_point_at_real_routes() -> None:
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] in paths
     assert container["ports"][0]["containerPort"] == Settings().port
+    assert container["ports"][1] == {"name": "grpc", "containerPort": Settings().grpc_port}
+    service_ports = {p["name"]: p["port"] for p in documents[1]["spec"]["ports"]}
+    assert service_ports == {"http": Settings().port, "grpc": Settings().grpc_port}
     assert documents[0]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] in paths
 
 
