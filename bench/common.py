@@ -54,6 +54,7 @@ def running_server(
                 "ASR_MODELS": MODEL,
                 "ASR_DEFAULT_MODEL": MODEL,
                 "ASR_API_KEYS": "",
+                "ASR_GRPC_PORT": "0",  # off unless a bench asks (two benches at once would share 50051)
             }
             | (env or {})
         )
