@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from google.cloud.speech_v1.types import cloud_speech as v1
@@ -24,7 +25,7 @@ from grpc_status import rpc_status
 from riva.client.proto import riva_asr_pb2, riva_asr_pb2_grpc
 
 from app.main import create_app
-from tests.audio_tools import DATA, read_pcm
+from tests.audio_tools import DATA, encode, read_pcm, wav_bytes
 from tests.conftest import fake_registry, fake_settings, free_port, wait_ready
 from tests.fakes import CRASH_PROMPT, FakeEngineFactory
 
@@ -420,3 +421,28 @@ async def test_every_api_method_needs_the_key(tmp_path: Path) -> None:
                 assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, path
                 called += 1
     assert called == 3 + 3 + 4 + 3
+
+
+async def test_streaming_takes_ogg_opus_and_a_wav_header(tmp_path: Path) -> None:
+    """OGG_OPUS is decoded as it streams; with no encoding the first chunk's WAV header gives the rate."""
+    pcm = read_pcm("ps_librivox_0870.wav")
+    opus = encode(np.concatenate([pcm, np.zeros(16000, np.float32)])[:, None], "ogg", "libopus", rate=48000)
+    wav = wav_bytes(np.concatenate([pcm, np.zeros(16000, np.float32)]))
+    async with grpc_app(tmp_path) as (_, channel):
+        for config, audio in (
+            (google_config(encoding=v1.RecognitionConfig.AudioEncoding.OGG_OPUS), opus),
+            (google_config(), wav),
+        ):
+            responses = await stream(channel, v1.StreamingRecognitionConfig(config=config), chunks(audio, 4000))
+            finals = [r.results[0] for r in responses if r.results and r.results[0].is_final]
+            assert finals and finals[0].alternatives[0].transcript.startswith("segment 0 fake"), config
+
+
+async def test_a_message_over_the_limit_is_resource_exhausted(tmp_path: Path) -> None:
+    """ASR_GRPC_MAX_MESSAGE_BYTES: a Recognize request bigger than it is refused before it is read whole."""
+    async with grpc_app(tmp_path, grpc_max_message_bytes=64 * 1024) as (_, channel):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await recognize(channel)(
+                v1.RecognizeRequest(config=google_config(), audio=v1.RecognitionAudio(content=JFK))
+            )
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
