@@ -7,6 +7,8 @@ it awaits: the pool drops the window at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from app.core.errors import Internal, SttError
+from app.core.errors import Cancelled, Internal, SttError
 from app.grpc.status import code_of, status_of
 from app.web import check_api_key
 
@@ -66,32 +68,35 @@ class Calls:
         if error.kind not in ("internal", "cancelled"):
             metrics.rejected(error.kind)
 
+    @contextlib.asynccontextmanager
+    async def handled(self, route: str, context: Context) -> AsyncIterator[None]:
+        """Around one call: the key first; then its metrics, and any failure as its status."""
+        started, error = time.perf_counter(), None
+        try:
+            await self.admit(context)
+            yield
+        except asyncio.CancelledError:
+            error = Cancelled("the client cancelled the call")  # counted, not answered: the call is gone
+            raise
+        except Exception as exc:
+            error = _as_error(exc)
+            await context.abort_with_status(status_of(error))
+        finally:
+            self.record(route, started, error)
+
     def unary(self, route: str, handler: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Message:
-            started, error = time.perf_counter(), None
-            try:
-                await self.admit(context)
+            async with self.handled(route, context):
                 return await handler(request, context)
-            except Exception as exc:
-                error = _as_error(exc)
-                await context.abort_with_status(status_of(error))
-            finally:
-                self.record(route, started, error)
+            raise AssertionError("unreachable: a failed call is aborted")
 
         return behaviour
 
     def streaming(self, route: str, handler: Streaming) -> Streaming:
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Message]:
-            started, error = time.perf_counter(), None
-            try:
-                await self.admit(context)
+            async with self.handled(route, context):
                 async for response in handler(requests, context):
                     yield response
-            except Exception as exc:
-                error = _as_error(exc)
-                await context.abort_with_status(status_of(error))
-            finally:
-                self.record(route, started, error)
 
         return behaviour
 
