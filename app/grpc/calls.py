@@ -71,7 +71,8 @@ class Calls:
     @contextlib.asynccontextmanager
     async def handled(self, route: str, context: Context) -> AsyncIterator[None]:
         """Around one call: the key first; then its metrics, and any failure as its status."""
-        started, error = time.perf_counter(), None
+        started = time.perf_counter()
+        error: SttError | None = None
         try:
             await self.admit(context)
             yield
