@@ -446,3 +446,28 @@ async def test_a_message_over_the_limit_is_resource_exhausted(tmp_path: Path) ->
                 v1.RecognizeRequest(config=google_config(), audio=v1.RecognitionAudio(content=JFK))
             )
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_stream_open_at_shutdown_ends_with_a_status(tmp_path: Path) -> None:
+    """The gRPC server stops before the pool: an open stream ends (UNAVAILABLE), it never hangs."""
+    port = free_port()
+    settings = fake_settings(tmp_path, grpc_port=port)
+    app = create_app(settings, engine_factory=FakeEngineFactory(), registry=fake_registry())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        opened = asyncio.Event()
+
+        async def requests() -> AsyncIterator[v1.StreamingRecognizeRequest]:
+            yield v1.StreamingRecognizeRequest(streaming_config=pcm_config())
+            for chunk in chunks(SPEECH_PCM):
+                yield v1.StreamingRecognizeRequest(audio_content=chunk)
+                opened.set()
+                await asyncio.sleep(0.1)
+
+        async with app.router.lifespan_context(app):
+            await wait_ready(app)
+            call = asyncio.ensure_future(stream_all(streaming(channel)(requests())))
+            await opened.wait()
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await asyncio.wait_for(call, 10)
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value
+    assert "restarting" in (ended.value.details() or "")

@@ -18,12 +18,13 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from app.core.errors import Cancelled, Internal, SttError
+from app.core.errors import Cancelled, Internal, SttError, Unavailable
 from app.grpc.status import code_of, status_of
 from app.web import check_api_key
 
 log = logging.getLogger("asr.grpc")
 Context = grpc.aio.ServicerContext[Any, Any]
+RESTARTING = "the server is restarting; retry"
 Unary = Callable[[Any, Context], Awaitable[Message]]
 Streaming = Callable[[AsyncIterator[Any], Context], AsyncIterator[Message]]
 
@@ -50,6 +51,17 @@ class Calls:
 
     def __init__(self, state: Any) -> None:
         self.state = state
+        self.closing = False
+        self._open: set[asyncio.Task[Any]] = set()
+
+    async def close(self, wait: float) -> None:
+        """Shutdown: every call still open ends now with a retryable UNAVAILABLE (a client would
+        otherwise see the transport torn down, INTERNAL or UNAVAILABLE by chance)."""
+        self.closing = True
+        for task in list(self._open):
+            task.cancel()
+        if self._open:
+            await asyncio.wait(list(self._open), timeout=wait)
 
     async def admit(self, context: Context) -> None:
         keys = self.state.settings.api_keys
@@ -73,16 +85,25 @@ class Calls:
         """Around one call: the key first; then its metrics, and any failure as its status."""
         started = time.perf_counter()
         error: SttError | None = None
+        task = asyncio.current_task()
+        assert task is not None
+        self._open.add(task)
         try:
+            if self.closing:
+                raise Unavailable(RESTARTING)
             await self.admit(context)
             yield
         except asyncio.CancelledError:
+            if self.closing:  # cancelled by close(), not by the client: answer it
+                error = Unavailable(RESTARTING)
+                await context.abort_with_status(status_of(error))
             error = Cancelled("the client cancelled the call")  # counted, not answered: the call is gone
             raise
         except Exception as exc:
             error = _as_error(exc)
             await context.abort_with_status(status_of(error))
         finally:
+            self._open.discard(task)
             self.record(route, started, error)
 
     def unary(self, route: str, handler: Unary) -> Unary:

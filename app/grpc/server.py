@@ -1,7 +1,7 @@
 """The grpc.aio server, on uvicorn's event loop (the decoder pool resolves its futures there).
 
 Started with the app, before the models load (health says NOT_SERVING until they do), and stopped
-before the pool: calls still open get `grace` seconds, then are cancelled (their decodes with them).
+before the pool: calls still open then end with a retryable UNAVAILABLE (their decodes cancelled).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class GrpcFront:
                 ("grpc.so_reuseport", 0),  # a port in use is an error, not a second listener
             ]
         )
-        calls = Calls(state)
+        calls = self.calls = Calls(state)
         self.server.add_generic_rpc_handlers([*google.handlers(calls, state), *riva.handlers(calls, state)])
         names = [*google.describe_services(), riva.SERVICE]
         health_pb2_grpc.add_HealthServicer_to_server(Health(state, names), self.server)
@@ -55,4 +55,5 @@ class GrpcFront:
         return self.port
 
     async def stop(self, grace: float) -> None:
+        await self.calls.close(grace)
         await self.server.stop(grace)
