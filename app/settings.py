@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     with Retry-After until the minute ends, in each protocol's envelope. Shared by every replica
     through ASR_REDIS_URL when set."""
     realtime_max_sessions: int = Field(default=16, ge=1)
-    """Live WebSocket sessions at once (all dialects); past it: an error event and close 1013."""
+    """Live sessions at once (every WebSocket dialect and gRPC StreamingRecognize); past it: an error
+    event and close 1013 (gRPC: UNAVAILABLE)."""
     realtime_session_seconds: float = Field(default=1800.0, gt=0)
     """Longest live session (OpenAI's 30 minutes); then an error event and close 1000."""
     realtime_idle_seconds: float = Field(default=120.0, gt=0)
