@@ -471,3 +471,48 @@ async def test_a_stream_open_at_shutdown_ends_with_a_status(tmp_path: Path) -> N
             await asyncio.wait_for(call, 10)
     assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value
     assert "restarting" in (ended.value.details() or "")
+
+
+async def test_v1p1beta1_and_a_file_uri_over_grpc(tmp_path: Path) -> None:
+    """The v1p1beta1 service answers its own types; audio.uri goes through the same fetcher and
+    allow-list as REST (a scheme not allowed is INVALID_ARGUMENT)."""
+    from google.cloud.speech_v1p1beta1.types import cloud_speech as beta
+
+    root = tmp_path / "audio"
+    root.mkdir()
+    (root / "jfk.wav").write_bytes(JFK)
+    async with grpc_app(tmp_path, allowed_uri_schemes="file", file_uri_root=str(root)) as (_, channel):
+        call = channel.unary_unary(
+            "/google.cloud.speech.v1p1beta1.Speech/Recognize",
+            request_serializer=beta.RecognizeRequest.serialize,
+            response_deserializer=beta.RecognizeResponse.deserialize,
+        )
+        config = beta.RecognitionConfig(language_code="en-US", enable_word_confidence=True)
+        uri = f"file://{root / 'jfk.wav'}"
+        answer = await call(beta.RecognizeRequest(config=config, audio=beta.RecognitionAudio(uri=uri)))
+        assert answer.results[0].alternatives[0].words[0].confidence == pytest.approx(0.9)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(
+                beta.RecognizeRequest(config=config, audio=beta.RecognitionAudio(uri="https://example.com/a.wav"))
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_riva_offline_takes_raw_pcm_flac_and_n_best(tmp_path: Path) -> None:
+    pcm = read_pcm("jfk.wav")
+    flac = encode(pcm[:, None], "flac", "flac")
+    raw = (pcm * 32767).astype("<i2").tobytes()
+    async with grpc_app(tmp_path) as (_, channel):
+        riva = riva_asr_pb2_grpc.RivaSpeechRecognitionStub(channel)
+        for encoding, audio in ((1, raw), (2, flac), (0, flac)):
+            config = riva_asr_pb2.RecognitionConfig(
+                encoding=encoding, sample_rate_hertz=16000, language_code="en-US", max_alternatives=2
+            )
+            answer = await riva.Recognize(riva_asr_pb2.RecognizeRequest(config=config, audio=audio))
+            assert [a.transcript for a in answer.results[0].alternatives] == ["segment 0 fake", "segment 0 fake v1"]
+            assert answer.results[-1].audio_processed == pytest.approx(11.0, abs=0.01)
+        headerless = riva_asr_pb2.RecognitionConfig(encoding=1, language_code="en-US")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await riva.Recognize(riva_asr_pb2.RecognizeRequest(config=headerless, audio=raw))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "sample_rate_hertz" in (refused.value.details() or "")
