@@ -57,7 +57,9 @@ class Metrics:
         self.queue_wait = Histogram(
             "asr_queue_wait_seconds", "Time a request waited for a decoder.", buckets=SECONDS_BUCKETS, registry=r
         )
-        self.live_sessions = Gauge("asr_live_sessions", "Live sessions open now (WebSocket and gRPC streams).", registry=r)
+        self.live_sessions = Gauge(
+            "asr_live_sessions", "Live sessions open now (WebSocket and gRPC streams).", registry=r
+        )
         self.live_first_partial = Histogram(
             "asr_live_first_partial_seconds",
             "Time from a live session's start to its first interim text.",
