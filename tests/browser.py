@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -83,7 +86,9 @@ async def chromium(microphone: Path, *, width: int = 1000, height: int = 900) ->
     executable = chromium_path()
     assert executable, "chromium is not installed (make system-deps installs it)"
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as the browser exits: the group is
+    # killed and waited for, and what they leave behind never fails the test.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 executable,
@@ -91,6 +96,9 @@ async def chromium(microphone: Path, *, width: int = 1000, height: int = 900) ->
                 "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
                 "--disable-gpu",
                 "--no-first-run",
+                "--disable-background-networking",  # this machine's network is closed
+                "--disable-component-update",
+                "--disable-sync",
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={port}",
                 f"--window-size={width},{height}",
@@ -102,6 +110,7 @@ async def chromium(microphone: Path, *, width: int = 1000, height: int = 900) ->
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             targets = await _targets(port)
@@ -110,6 +119,20 @@ async def chromium(microphone: Path, *, width: int = 1000, height: int = 900) ->
                 yield Tab(connection)
         finally:
             stop_process(process, 10)
+            _kill_group(process.pid)
+
+
+def _kill_group(group: int) -> None:
+    """Every helper process Chromium started (renderers, utilities), gone before the profile is."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 async def _targets(port: int) -> list[dict[str, Any]]:
