@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from app.core.errors import Unavailable
 from app.core.fetch import FetchConfig
 from app.core.jobservice import JobService
+from app.core.live_events import LiveConfig
 from app.core.models import ModelRegistry
 from app.core.service import SpeechService
 from app.metrics import Metrics
@@ -55,6 +56,13 @@ def state_ready(state: Any) -> bool:
     """is_ready for a front without a Request (gRPC health)."""
     service: SpeechService | None = state.service
     return service is not None and service.pool.ready and not state.draining
+
+
+def live_config(settings: Settings) -> LiveConfig:
+    """A live stream's session settings, the same for every front that opens one."""
+    return LiveConfig(
+        partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
+    )
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from app.core.errors import InvalidArgument
-from app.core.live import Done, Failed, Final, LiveConfig, LiveSession, Partial, SpeechStarted, SpeechStopped
+from app.core.live import Done, Failed, Final, LiveSession, Partial, SpeechStarted, SpeechStopped
 from app.core.live_audio import LiveFormat
 from app.core.live_events import Event, TurnDetection
 from app.core.live_feed import FeedLimits, events, feed
@@ -28,7 +28,7 @@ from app.core.types import RawEncoding
 from app.protocols.google.config import GoogleConfig
 from app.protocols.google.render import duration, utterance_result
 from app.protocols.google.speech import GoogleSpeech, core_request
-from app.state import live_slot
+from app.state import live_config, live_slot
 
 STREAMING_FIELDS = {"config", "singleUtterance", "interimResults", "enableVoiceActivityEvents"}
 LIVE_RAW = {"LINEAR16": RawEncoding.LINEAR16, "MULAW": RawEncoding.MULAW, "ALAW": RawEncoding.ALAW}
@@ -80,9 +80,7 @@ class GoogleStream:
         settings = self.speech.settings
         async with live_slot(self.speech.state) as service:
             template = service.prepare(core_request(self.config, None))
-            config = LiveConfig(
-                partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
-            )
+            config = live_config(settings)
             spare = (lambda: service.pool.idle) if self.interim else (lambda: False)
             live = LiveSession(service, template, config, TurnDetection(), audio_format=self.format, spare=spare)
             limits = FeedLimits(

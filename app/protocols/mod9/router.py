@@ -23,12 +23,12 @@ from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from app.core.errors import InvalidArgument, SttError
-from app.core.live import Done, Failed, Final, LiveConfig, LiveSession, Partial, TurnDetection
+from app.core.live import Done, Failed, Final, LiveSession, Partial, TurnDetection
 from app.core.live_audio import LiveFormat
 from app.core.types import RawEncoding, Transcript, TranscriptionRequest, joined_alternatives
 from app.protocols.shared import parse_wire
 from app.protocols.websocket import GONE, key_guard, session_slot
-from app.state import settings_of
+from app.state import live_config, settings_of
 
 ENCODINGS = {"pcm_s16le": RawEncoding.LINEAR16, "mu-law": RawEncoding.MULAW, "a-law": RawEncoding.ALAW}
 
@@ -85,9 +85,7 @@ async def mod9(websocket: WebSocket) -> None:
                 )
             )
             audio_format = LiveFormat(ENCODINGS[options.encoding], options.rate, wav=options.format == "wav")
-            config = LiveConfig(
-                partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
-            )
+            config = live_config(settings)
             live = LiveSession(
                 service, template, config, TurnDetection(), audio_format=audio_format, spare=lambda: service.pool.idle
             )

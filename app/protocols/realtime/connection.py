@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import WebSocket
 
 from app.core.errors import InvalidArgument, Overloaded, SttError
-from app.core.live import Committed, Done, Failed, Final, LiveConfig, LiveSession, Partial
+from app.core.live import Committed, Done, Failed, Final, LiveSession, Partial
 from app.core.service import SpeechService
 from app.metrics import Metrics
 from app.protocols.realtime.config import Dialect, RealtimeConfig, new_id
@@ -28,6 +28,7 @@ from app.protocols.realtime.schemas import EVENTS, Append, ClientEvent, SessionU
 from app.protocols.shared import parse_wire
 from app.protocols.websocket import GONE
 from app.settings import Settings
+from app.state import live_config
 
 OFF_LOOP_BYTES = 64 * 1024  # bigger messages are parsed and decoded in a thread
 
@@ -180,10 +181,7 @@ class RealtimeConnection:
 
     async def _live(self) -> LiveSession:
         if self.live is None:
-            config = LiveConfig(
-                partial_interval_ms=self.settings.live_partial_ms,
-                max_backlog_seconds=self.settings.live_max_backlog_seconds,
-            )
+            config = live_config(self.settings)
             template = self.service.prepare(self.config.template())
             session = LiveSession(
                 self.service,

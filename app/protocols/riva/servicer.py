@@ -11,7 +11,7 @@ from typing import Any
 from riva.client.proto import riva_asr_pb2
 
 from app.core.errors import InvalidArgument, Unavailable
-from app.core.live import Done, Failed, Final, LiveConfig, LiveSession, Partial
+from app.core.live import Done, Failed, Final, LiveSession, Partial
 from app.core.live_feed import FeedLimits, events, feed
 from app.core.service import SpeechService
 from app.core.types import AudioInput
@@ -19,7 +19,7 @@ from app.grpc.calls import Calls, Context, Method
 from app.protocols.riva.config import RivaConfig, live_format, offline_format, parse_config
 from app.protocols.riva.render import final_result, interim_result, recognize_response
 from app.settings import Settings
-from app.state import NOT_READY, live_slot
+from app.state import NOT_READY, live_config, live_slot
 
 SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
 
@@ -84,11 +84,9 @@ class RivaServicer:
         request = config.request
         async with live_slot(self.state) as service:
             template = service.prepare(request)
-            live_config = LiveConfig(
-                partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
-            )
+            session_config = live_config(settings)
             spare = (lambda: service.pool.idle) if streaming.interim_results else (lambda: False)
-            live = LiveSession(service, template, live_config, config.turn, audio_format=audio_format, spare=spare)
+            live = LiveSession(service, template, session_config, config.turn, audio_format=audio_format, spare=spare)
             async with live:
                 stream = events(live, feed(live, audio(), limits))
                 async with contextlib.aclosing(stream):
