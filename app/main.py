@@ -63,7 +63,6 @@ def create_app(
         grpc_front = GrpcFront(app.state, settings) if settings.grpc_port else None
         if grpc_front is not None:
             await grpc_front.start()
-        app.state.grpc_port = grpc_front.port if grpc_front else 0
         # Load in the background: liveness answers at once, readiness says 503 until this ends.
         starting = asyncio.create_task(_start(app, settings, metrics, engine_factory, registry))
         try:

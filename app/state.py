@@ -34,14 +34,24 @@ def metrics_of(request: HTTPConnection) -> Metrics:
 
 def jobs_of(request: Request) -> JobService:
     """The job service, once the server is ready (Unavailable before)."""
-    jobs: JobService | None = request.app.state.job_service
+    return ready_jobs(request.app.state)
+
+
+def service_of(request: Request) -> SpeechService:
+    return ready_service(request.app.state)
+
+
+def ready_jobs(state: Any) -> JobService:
+    """jobs_of for a front without a Request (gRPC)."""
+    jobs: JobService | None = state.job_service
     if jobs is None:
         raise Unavailable(NOT_READY)
     return jobs
 
 
-def service_of(request: Request) -> SpeechService:
-    service: SpeechService | None = request.app.state.service
+def ready_service(state: Any) -> SpeechService:
+    """service_of for a front without a Request (gRPC)."""
+    service: SpeechService | None = state.service
     if service is None or not service.pool.ready:
         raise Unavailable(NOT_READY)
     return service

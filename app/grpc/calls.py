@@ -18,9 +18,9 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from app.core.errors import Cancelled, Internal, SttError, Unavailable
+from app.core.errors import Cancelled, Internal, InvalidArgument, SttError, Unavailable
 from app.grpc.status import code_of, status_of
-from app.web import check_api_key
+from app.web import bearer, check_api_key
 
 log = logging.getLogger("asr.grpc")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -41,9 +41,7 @@ class Method:
 def api_key(context: Context) -> str | None:
     """`x-goog-api-key` (Google's clients), `authorization: Bearer` (Riva/NIM), or `x-api-key`."""
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    scheme, _, token = metadata.get("authorization", "").partition(" ")
-    bearer = token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return metadata.get("x-goog-api-key") or bearer or metadata.get("x-api-key")
+    return metadata.get("x-goog-api-key") or bearer(metadata.get("authorization", "")) or metadata.get("x-api-key")
 
 
 class Calls:
@@ -140,6 +138,32 @@ class Calls:
                     response_serializer=_serialize,
                 )
         return grpc.method_handlers_generic_handler(name, handlers)
+
+
+async def config_then_audio(requests: AsyncIterator[Any]) -> tuple[Any, AsyncIterator[bytes]] | None:
+    """A StreamingRecognize request stream (Google's and Riva's share its shape): the first
+    message (its `streaming_config` set), and the `audio_content` of the rest; None if the client sent
+    nothing. A config anywhere else is INVALID_ARGUMENT, as Google's "Malordered Data"."""
+    incoming = aiter(requests)
+    first = await anext(incoming, None)
+    if first is None:
+        return None
+    if not first.HasField("streaming_config"):
+        raise InvalidArgument(
+            "Malordered Data Received. Expected streaming_config in the first message, then audio_content.",
+            param="streaming_config",
+        )
+
+    async def audio() -> AsyncIterator[bytes]:
+        async for message in incoming:
+            if message.HasField("streaming_config"):
+                raise InvalidArgument(
+                    "Malordered Data Received. streaming_config may only be sent in the first message.",
+                    param="streaming_config",
+                )
+            yield message.audio_content
+
+    return first, audio()
 
 
 def _serialize(message: Message) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from app.core.errors import Overloaded, SttError, Unavailable, kinds
@@ -42,9 +42,8 @@ def status_of(error: SttError) -> grpc.Status:
     if error.param and code is grpc.StatusCode.INVALID_ARGUMENT:
         violation = error_details_pb2.BadRequest.FieldViolation(field=error.param, description=text)
         details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
-    number = code.value[0]
-    assert code_pb2.Code.Name(number)  # the same numbers as google.rpc.Code
-    return rpc_status.to_status(status_pb2.Status(code=number, message=text, details=details))
+    # gRPC's code numbers are google.rpc.Code's.
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=text, details=details))
 
 
 def _packed(message: error_details_pb2.RetryInfo | error_details_pb2.BadRequest) -> any_pb2.Any:

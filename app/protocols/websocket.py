@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.core.errors import SttError, Unauthenticated, Unavailable
 from app.core.ratelimit import RateLimited
 from app.state import live_slot
-from app.web import check_api_key
+from app.web import bearer, check_api_key
 
 TOKEN_PREFIX = "realtime-token."
 BROWSER_KEY_PREFIX = "openai-insecure-api-key."
@@ -66,9 +66,8 @@ def key_guard(render: Render) -> Callable[[WebSocket], Any]:
         if any(p.startswith(TOKEN_PREFIX) and p[len(TOKEN_PREFIX) :] in minted(websocket.app) for p in offered):
             return
         browser = next((p[len(BROWSER_KEY_PREFIX) :] for p in offered if p.startswith(BROWSER_KEY_PREFIX)), None)
-        header = websocket.headers.get("authorization", "")
-        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-        presented = bearer or websocket.headers.get("x-api-key") or websocket.query_params.get("api_key") or browser
+        token = bearer(websocket.headers.get("authorization", ""))
+        presented = token or websocket.headers.get("x-api-key") or websocket.query_params.get("api_key") or browser
         try:
             check_api_key(presented, settings.api_keys)
         except Unauthenticated as exc:

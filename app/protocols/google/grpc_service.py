@@ -17,8 +17,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, empty_pb2, json_format
 from google.protobuf.message import Message
 
-from app.core.errors import InvalidArgument
-from app.grpc.calls import Calls, Context, Method
+from app.grpc.calls import Calls, Context, Method, config_then_audio
 from app.protocols.google.speech import GoogleSpeech
 from app.protocols.google.streaming import GoogleStream
 
@@ -70,28 +69,13 @@ class SpeechServicer:
         return _parsed(answer, operations_pb2.Operation)
 
     async def streaming(self, requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Message]:
-        incoming = aiter(requests)
-        first = await anext(incoming, None)
-        if first is None:
+        opened = await config_then_audio(requests)
+        if opened is None:
             return
-        if first.WhichOneof("streaming_request") != "streaming_config":
-            raise InvalidArgument(
-                "Malordered Data Received. Expected streaming_config in the first message, then audio_content.",
-                param="streaming_config",
-            )
+        first, audio = opened
         stream = GoogleStream(self.speech, _dict(first.streaming_config))
-
-        async def audio() -> AsyncIterator[bytes]:
-            async for message in incoming:
-                if message.WhichOneof("streaming_request") == "streaming_config":
-                    raise InvalidArgument(
-                        "Malordered Data Received. streaming_config may only be sent in the first message.",
-                        param="streaming_config",
-                    )
-                yield message.audio_content
-
         response = _pb(self.types.StreamingRecognizeResponse)
-        async for answer in stream.responses(audio()):
+        async for answer in stream.responses(audio):
             yield _parsed(answer, response)
 
     def methods(self) -> list[Method]:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
-from app.core.errors import AudioTooLong, InvalidArgument, NotFound, Unavailable
+from app.core.errors import AudioTooLong, InvalidArgument, NotFound
 from app.core.fetch import FetchConfig, fetched
 from app.core.jobs import JobRecord
 from app.core.jobservice import JobService
@@ -24,7 +24,7 @@ from app.protocols.google.config import GoogleConfig, audio_format, parse_config
 from app.protocols.google.render import new_request_id, operation, recognize_response
 from app.protocols.shared import decode_base64, job_audio_loader
 from app.settings import Settings
-from app.state import NOT_READY
+from app.state import ready_jobs, ready_service
 
 GOOGLE_MAX_ALTERNATIVES = 30
 Guard = Callable[[Coroutine[Any, Any, Transcript]], Awaitable[Transcript]]
@@ -51,17 +51,11 @@ class GoogleSpeech:
 
     @property
     def service(self) -> SpeechService:
-        service: SpeechService | None = self.state.service
-        if service is None or not service.pool.ready:
-            raise Unavailable(NOT_READY)
-        return service
+        return ready_service(self.state)
 
     @property
     def jobs(self) -> JobService:
-        jobs: JobService | None = self.state.job_service
-        if jobs is None:
-            raise Unavailable(NOT_READY)
-        return jobs
+        return ready_jobs(self.state)
 
     def config(self, raw: Any, *, streaming: bool = False) -> GoogleConfig:
         ceiling = self.settings.max_alternatives if self.bare else GOOGLE_MAX_ALTERNATIVES

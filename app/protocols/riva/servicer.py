@@ -13,13 +13,12 @@ from riva.client.proto import riva_asr_pb2
 from app.core.errors import InvalidArgument, Unavailable
 from app.core.live import Done, Failed, Final, LiveSession, Partial
 from app.core.live_feed import FeedLimits, events, feed
-from app.core.service import SpeechService
 from app.core.types import AudioInput
-from app.grpc.calls import Calls, Context, Method
+from app.grpc.calls import Calls, Context, Method, config_then_audio
 from app.protocols.riva.config import RivaConfig, live_format, offline_format, parse_config
 from app.protocols.riva.render import final_result, interim_result, recognize_response
 from app.settings import Settings
-from app.state import NOT_READY, live_config, live_slot
+from app.state import NOT_READY, live_config, live_slot, ready_service
 
 SERVICE = "nvidia.riva.asr.RivaSpeechRecognition"
 
@@ -33,12 +32,6 @@ class RivaServicer:
         settings: Settings = self.state.settings
         return settings
 
-    def _service(self) -> SpeechService:
-        service: SpeechService | None = self.state.service
-        if service is None or not service.pool.ready:
-            raise Unavailable(NOT_READY)
-        return service
-
     def _config(self, message: riva_asr_pb2.RecognitionConfig) -> RivaConfig:
         return parse_config(message, max_alternatives=self.settings.max_alternatives)
 
@@ -46,7 +39,7 @@ class RivaServicer:
         config = self._config(request.config)
         if not request.audio:
             raise InvalidArgument("Invalid audio: the request carries no audio bytes", param="audio")
-        service = self._service()
+        service = ready_service(self.state)
         audio = AudioInput(data=request.audio, raw=offline_format(config, request.audio[:4096]))
         transcript = await service.transcribe(replace(config.request, audio=audio))
         response = recognize_response(
@@ -56,23 +49,13 @@ class RivaServicer:
         return response
 
     async def streaming(self, requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-        incoming = aiter(requests)
-        first = await anext(incoming, None)
-        if first is None:
+        opened = await config_then_audio(requests)
+        if opened is None:
             return
-        if not first.HasField("streaming_config"):
-            raise InvalidArgument(
-                "the first StreamingRecognizeRequest must carry streaming_config", param="streaming_config"
-            )
+        first, audio = opened
         streaming = first.streaming_config
         config = self._config(streaming.config)
         audio_format = live_format(config)
-
-        async def audio() -> AsyncIterator[bytes]:
-            async for message in incoming:
-                if message.HasField("streaming_config"):
-                    raise InvalidArgument("streaming_config may only be sent first", param="streaming_config")
-                yield message.audio_content
 
         settings = self.settings
         limits = FeedLimits(
@@ -88,7 +71,7 @@ class RivaServicer:
             spare = (lambda: service.pool.idle) if streaming.interim_results else (lambda: False)
             live = LiveSession(service, template, session_config, config.turn, audio_format=audio_format, spare=spare)
             async with live:
-                stream = events(live, feed(live, audio(), limits))
+                stream = events(live, feed(live, audio, limits))
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         if isinstance(event, Failed):
