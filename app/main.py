@@ -24,6 +24,7 @@ from app.core.jobstore_redis import RedisJobStore
 from app.core.jobstore_sqlite import SqliteJobStore
 from app.core.models import ModelRegistry, build_registry
 from app.core.pool import DecoderPool, LaneConfig, PoolConfig
+from app.core.punctuation_service import PunctuationService
 from app.core.ratelimit import RateLimiter
 from app.core.runner import JobRunner, RunnerConfig
 from app.core.service import SpeechService
@@ -35,6 +36,7 @@ from app.metrics import Metrics
 from app.page import router as page
 from app.protocols import docs, fallback, nim, websocket
 from app.protocols.bodies import openapi_with_bodies
+from app.protocols.ekstep import router as ekstep
 from app.protocols.google import router as google
 from app.protocols.google import speech as google_speech
 from app.protocols.mod9 import router as mod9
@@ -113,6 +115,11 @@ def create_app(
     app.state.runner = None
     app.state.job_service = None
     app.state.fetch = fetch_config(settings)
+    app.state.punctuation = PunctuationService(
+        max_chars=settings.punctuate_max_chars,
+        concurrency=settings.punctuate_concurrency,
+        max_waiting=settings.punctuate_max_waiting,
+    )
     app.state.rate_limiter = RateLimiter(settings.key_rate_limit, redis_url=settings.redis_url)
     app.include_router(openai_router)
     app.include_router(google.router)
@@ -124,6 +131,8 @@ def create_app(
     websocket.install(app)
     realtime.install(app)
     app.include_router(mod9.router)
+    app.include_router(ekstep.router)
+    app.include_router(ekstep.preflight)
     app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
     page.install(app)
     app.add_middleware(RequestObserver, metrics=metrics)

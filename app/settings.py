@@ -212,6 +212,23 @@ class Settings(BaseSettings):
     grpc_max_streams: int = Field(default=256, ge=1)
     """Calls one gRPC connection may have open at once."""
 
+    openspeech_max_request_bytes: int = Field(default=10_485_760, ge=1)
+    """Largest Open API (EkStep) JSON request, counted while reading (its deployments' nginx: 10 MB)."""
+    openspeech_max_uri_bytes: int = Field(default=3_145_728, ge=1)
+    """Largest audio an Open API audioUri may point to (the seed's supported_content_length)."""
+    openspeech_max_audio_seconds: float = Field(default=900.0, gt=0)
+    """Longest audio item of an Open API recognize (the seed's 15 minutes); longer is refused."""
+    openspeech_max_audio_items: int = Field(default=16, ge=1)
+    """Audio items one Open API recognize may carry (each is decoded, in parallel)."""
+    openspeech_stream_max_users: int = Field(default=4, ge=1)
+    """Users one recognize_audio stream may carry at once (each is a live session)."""
+    punctuate_max_chars: int = Field(default=20_000, ge=1)
+    """Longest text /v1/punctuate takes (about 3,500 words; the model runs in about 0.5 ms a word)."""
+    punctuate_concurrency: int = Field(default=2, ge=1)
+    """Punctuation requests run at once (threads of the server process); more wait their turn."""
+    punctuate_max_waiting: int = Field(default=64, ge=0)
+    """Punctuation requests waiting for a turn; past it 429 (Overloaded), as the decoder lanes."""
+
     prosa_max_request_bytes: int = Field(default=10_485_760, ge=1)
     """Largest Prosa JSON request (base64 audio), counted while reading."""
     prosa_sync_seconds: float = Field(default=60.0, ge=0)

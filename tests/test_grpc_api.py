@@ -147,10 +147,12 @@ async def test_reflection_lists_and_describes_every_service(tmp_path: Path) -> N
             "google.cloud.speech.v1p1beta1.Speech",
             "google.longrunning.Operations",
             "nvidia.riva.asr.RivaSpeechRecognition",
+            "ekstep.speech_recognition.SpeechRecognizer",
             "grpc.health.v1.Health",
         } <= names
-        described = await ask(file_containing_symbol="google.cloud.speech.v1.Speech")
-        assert described.file_descriptor_response.file_descriptor_proto
+        for service in ("google.cloud.speech.v1.Speech", "ekstep.speech_recognition.SpeechRecognizer"):
+            described = await ask(file_containing_symbol=service)
+            assert described.file_descriptor_response.file_descriptor_proto
 
 
 async def test_keys_come_from_metadata_and_a_bad_one_is_unauthenticated(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def runnable(block: str, server: RealServer) -> str:
 
 def test_the_shell_examples_run_verbatim(real_server: RealServer, tmp_path: Path) -> None:
     shell = blocks("bash")
-    assert len(shell) == 3
+    assert len(shell) == 4
     outputs = []
     for block in shell:
         script = PRELUDE + runnable(block, real_server)
@@ -45,8 +45,9 @@ def test_the_shell_examples_run_verbatim(real_server: RealServer, tmp_path: Path
         assert done.returncode == 0, f"{block}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         outputs.append(done.stdout)
     text = "\n".join(outputs).lower()
-    assert text.count("ask not what your country can do for you") >= 8  # OpenAI, Google, Prosa, Yandex
-    for file in ("recognize.json", "job.json"):
+    assert text.count("ask not what your country can do for you") >= 11  # OpenAI, Google, Prosa, Yandex, Open API
+    assert '"status":"success"' in text and " --> " in text  # the Open API's transcript and srt
+    for file in ("recognize.json", "job.json", "open-api.json"):
         (ROOT / file).unlink(missing_ok=True)
 
 

@@ -142,7 +142,7 @@ class LiveSession:
 
     @property
     def backlog_seconds(self) -> float:
-        open_seconds = (self._received - self._open.start) / SAMPLE_RATE if self._open else 0.0
+        open_seconds = (self._received - self._open.start) / SAMPLE_RATE if self._open and self.turn else 0.0
         manual = (self._received - self._floor) / SAMPLE_RATE if self.turn is None else 0.0
         return self._pending_seconds + open_seconds + manual
 
@@ -186,6 +186,10 @@ class LiveSession:
         if probabilities is not None:
             self._follow(probabilities)
             self._trim()
+        elif self.config.manual_partials and self._open is None and self._received > self._floor:
+            # Manual turns have no utterance until the commit; one is opened here so that partials
+            # of what is spoken so far can be decoded before it.
+            self._open = _Utterance(self._floor, item=self._new_item(), partial_at=self._clock())
         self._maybe_partial()
 
     def commit(self) -> Committed:
@@ -218,11 +222,11 @@ class LiveSession:
             await self._decoded(until_end=True)
         if self._partial is not None:
             self._partial.cancel()
-        if self._open is not None and self._open.item >= 0:
+        if self.turn is not None and self._open is not None and self._open.item >= 0:
             self.events.put_nowait(SpeechStopped(self._open.item, _ms(self._open.last_speech)))
             self._commit(self._received)
         elif self.turn is None and self._received - self._floor >= self.config.min_commit_ms * SAMPLE_RATE // 1000:
-            self._open = _Utterance(self._floor)
+            self._open = self._open or _Utterance(self._floor)
             self._commit(self._received)
         if self._last_final is not None:
             await asyncio.shield(self._last_final)

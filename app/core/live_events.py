@@ -43,6 +43,9 @@ class LiveConfig:
     one request of its lane's round-robin."""
     min_commit_ms: int = 100
     """A manual commit of less audio is refused (as OpenAI does)."""
+    manual_partials: bool = False
+    """With manual turns, decode partials of the audio since the last commit too (the Open API's
+    recognize_audio extension); with server VAD there are always partials."""
     max_backlog_seconds: float = 60.0
     """Audio received but not yet decoded to a final; past it appends wait."""
     backlog_wait_seconds: float = 10.0

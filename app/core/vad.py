@@ -23,7 +23,7 @@ CONTEXT = 64
 
 @functools.cache
 def _session() -> Any:
-    import onnxruntime  # type: ignore[import-untyped]
+    import onnxruntime
 
     spec = importlib.util.find_spec("faster_whisper")
     if spec is None or not spec.submodule_search_locations:

@@ -39,9 +39,18 @@ class Method:
 
 
 def api_key(context: Context) -> str | None:
-    """`x-goog-api-key` (Google's clients), `authorization: Bearer` (Riva/NIM), or `x-api-key`."""
+    """`x-goog-api-key` (Google's clients), `authorization: Bearer` (Riva/NIM), `x-api-key`, or the
+    Open API seed's bare `authorization: <key>` and `rpc-auth-header`."""
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    return metadata.get("x-goog-api-key") or bearer(metadata.get("authorization", "")) or metadata.get("x-api-key")
+    authorization = metadata.get("authorization", "").strip()
+    bare = authorization if authorization and " " not in authorization else None
+    return (
+        metadata.get("x-goog-api-key")
+        or bearer(authorization)
+        or bare
+        or metadata.get("x-api-key")
+        or metadata.get("rpc-auth-header")
+    )
 
 
 class Calls:

@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha import reflection
 
 from app.grpc.calls import Calls
 from app.grpc.health import Health
+from app.protocols.ekstep import grpc_service as ekstep
+from app.protocols.ekstep.messages import SERVICE as EKSTEP
 from app.protocols.google import grpc_service as google
 from app.protocols.riva import servicer as riva
 from app.settings import Settings
@@ -39,8 +41,9 @@ class GrpcFront:
             ]
         )
         calls = self.calls = Calls(state)
-        self.server.add_generic_rpc_handlers([*google.handlers(calls, state), *riva.handlers(calls, state)])
-        names = [*google.describe_services(), riva.SERVICE]
+        handlers = [*google.handlers(calls, state), *riva.handlers(calls, state), *ekstep.handlers(calls, state)]
+        self.server.add_generic_rpc_handlers(handlers)
+        names = [*google.describe_services(), riva.SERVICE, EKSTEP]
         health_pb2_grpc.add_HealthServicer_to_server(Health(state, names), self.server)
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], self.server

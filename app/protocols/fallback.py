@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from app.core.errors import Internal, MethodNotAllowed, NotFound, SttError
+from app.protocols.ekstep.errors import render_error as ekstep_error
 from app.protocols.google.errors import render_error as google_error
 from app.protocols.openai.errors import render_error as openai_error
 from app.protocols.prosa.errors import render_error as prosa_error
@@ -18,6 +19,7 @@ from app.web import ErrorRenderer
 
 log = logging.getLogger("asr")
 GOOGLE_PREFIXES = ("/v1/speech", "/v1/operations", "/v1p1beta1/", "/speech", "/operations")
+OPEN_SPEECH_PREFIXES = ("/v1/recognize", "/v1/punctuate")
 
 
 def renderer_for(path: str) -> ErrorRenderer:
@@ -27,6 +29,8 @@ def renderer_for(path: str) -> ErrorRenderer:
         return prosa_error
     if path.startswith(GOOGLE_PREFIXES):
         return google_error
+    if path.startswith(OPEN_SPEECH_PREFIXES):
+        return ekstep_error
     return openai_error
 
 

@@ -100,6 +100,8 @@ async def metadata(request: Request) -> dict[str, Any]:
             "queue_size": settings.queue_size,
             "workers": settings.workers,
         },
+        # The languages /v1/punctuate restores marks and casing for (others come back unchanged).
+        "punctuationLanguages": list(request.app.state.punctuation.languages),
     }
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from app.core.languages import english_name
+from app.core.subtitles import srt, vtt
 from app.core.types import Segment, Task, Transcript
 
 
@@ -21,28 +22,16 @@ def as_text(transcript: Transcript) -> str:
     return transcript.text + "\n"
 
 
-def _clock(seconds: float, separator: str) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
-
-
 def _cues(transcript: Transcript) -> list[Segment]:
     return [s for s in transcript.segments if s.text]
 
 
 def as_srt(transcript: Transcript) -> str:
-    return "".join(
-        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text}\n\n"
-        for i, s in enumerate(_cues(transcript), start=1)
-    )
+    return srt(_cues(transcript))
 
 
 def as_vtt(transcript: Transcript) -> str:
-    cues = "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text}\n\n" for s in _cues(transcript))
-    return "WEBVTT\n\n" + cues
+    return vtt(_cues(transcript))
 
 
 def as_verbose_json(transcript: Transcript, granularities: tuple[str, ...]) -> dict[str, Any]:
