@@ -77,7 +77,7 @@ def recognize_message(body: dict[str, Any], code: str) -> tuple[Any, list[str]]:
             {**body, "config": config}, SpeechRecognitionRequest(), ignore_unknown_fields=True
         )
     except json_format.ParseError as exc:
-        raise InvalidArgument(f"Invalid input value! {exc}") from None
+        raise InvalidArgument(f"Invalid input value! {str(exc)[:300]}") from None  # it may quote the value
     return message, post
 
 
