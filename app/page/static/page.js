@@ -123,7 +123,9 @@ class Recorder {
       if (this.socket !== socket) this.closeMicrophone(); // refused or closed while the mic opened
       else setStatus(this.status, "listening");
     } catch (error) {
-      setStatus(this.status, `microphone: ${error.message}`, true);
+      // Closed meanwhile (a refused key closes the socket while the mic opens, and closing the
+      // audio context fails the worklet's load): the close's reason stays on the page.
+      if (this.socket === socket) setStatus(this.status, `microphone: ${error.message}`, true);
       socket.close(1000);
     }
   }
