@@ -154,6 +154,12 @@ def bearer_token(request: Request) -> str | None:
     return bearer(request.headers.get("authorization", ""))
 
 
+def bearer_or_bare(authorization: str) -> str | None:
+    """`Bearer <key>`, or a bare `<key>` with no scheme (the Open API seed's clients send that)."""
+    value = authorization.strip()
+    return bearer(value) or (value if value and " " not in value else None)
+
+
 def bearer(authorization: str) -> str | None:
     """The token of an `Authorization: Bearer <token>` value (HTTP, WebSocket and gRPC metadata)."""
     scheme, _, token = authorization.partition(" ")

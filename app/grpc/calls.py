@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from app.core.errors import Cancelled, Internal, InvalidArgument, SttError, Unavailable
 from app.grpc.status import code_of, status_of
-from app.web import bearer, check_api_key
+from app.web import bearer_or_bare, check_api_key
 
 log = logging.getLogger("asr.grpc")
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -42,12 +42,9 @@ def api_key(context: Context) -> str | None:
     """`x-goog-api-key` (Google's clients), `authorization: Bearer` (Riva/NIM), `x-api-key`, or the
     Open API seed's bare `authorization: <key>` and `rpc-auth-header`."""
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    authorization = metadata.get("authorization", "").strip()
-    bare = authorization if authorization and " " not in authorization else None
     return (
         metadata.get("x-goog-api-key")
-        or bearer(authorization)
-        or bare
+        or bearer_or_bare(metadata.get("authorization", ""))
         or metadata.get("x-api-key")
         or metadata.get("rpc-auth-header")
     )

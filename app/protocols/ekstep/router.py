@@ -18,7 +18,7 @@ from app.protocols.ekstep.schemas import PunctuateBody, RecognizeBody
 from app.protocols.ekstep.speech import OpenSpeech, known_language, recogniser_language
 from app.protocols.shared import parse_wire, read_json
 from app.state import settings_of
-from app.web import bearer, error_route, json_off_loop, require_api_key, until_disconnect
+from app.web import bearer_or_bare, error_route, json_off_loop, require_api_key, until_disconnect
 
 ENUMS = {"transcriptionFormat": ("transcript", "srt", "alternatives"), "audioFormat": ("wav", "pcm", "mp3", "flac")}
 REFUSALS = {
@@ -35,9 +35,7 @@ CORS = {
 
 def api_key(request: Request) -> str | None:
     """`Authorization: Bearer <key>`, the seed's bare `authorization: <key>`, or `x-api-key`."""
-    authorization = request.headers.get("authorization", "")
-    bare = authorization if authorization and " " not in authorization.strip() else None
-    return bearer(authorization) or bare or request.headers.get("x-api-key")
+    return bearer_or_bare(request.headers.get("authorization", "")) or request.headers.get("x-api-key")
 
 
 router = APIRouter(route_class=error_route(render_error), tags=["open-speech"], dependencies=[require_api_key(api_key)])

@@ -17,6 +17,7 @@ from app.core.punctuation_service import PunctuationService
 from app.core.service import SpeechService
 from app.core.subtitles import srt
 from app.core.types import AudioInput, RawEncoding, RawFormat, Transcript, TranscriptionRequest
+from app.core.wav import is_wav
 from app.protocols.ekstep.messages import LANGUAGE_CODES
 from app.settings import Settings
 from app.state import ready_service
@@ -28,9 +29,6 @@ WHISPER_LANGUAGE = {
     "en_bio": "en",
     "hi_en": "hi",
 }
-# Whisper writes Hindi speech in Urdu's script unless its context is Devanagari (tests/data/espeak_hi.wav:
-# Arabic script without this prompt, Devanagari with it); the API's Hindi users expect Devanagari.
-SCRIPT_PROMPTS = {"hi": "नमस्ते, आप कैसे हैं?"}
 TEXT_FORMATS = ("transcript", "srt")
 AUDIO_FORMATS = ("wav", "mp3", "flac")
 POST_PROCESSORS = {"itn": "itn", "numbers_only": "itn", "punctuations": "punctuation"}  # AI4Bharat's
@@ -106,7 +104,7 @@ def parse_config(message: Any, post_processors: list[str], multilingual: bool) -
 
 def sniff(head: bytes) -> str | None:
     """The container the first bytes announce (None: no header, taken as raw PCM)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+    if is_wav(head):
         return "wav"
     if head[:4] == b"fLaC":
         return "flac"
@@ -171,13 +169,11 @@ class OpenSpeech:
             async with fetched(item.audioUri, replace(fetch, max_bytes=limit)) as audio:
                 await asyncio.to_thread(_check_file, audio, config.audio_format)
                 return await self._transcribe(audio, config, service)
-        except PayloadTooLarge:
-            raise InvalidArgument(f"Audio input size exceeds limit of {limit} bytes.", param="audioUri") from None
-        except UriRefused:
-            raise
-        except (NotFound, InvalidArgument) as exc:
-            if exc.param != "uri":
+        except (PayloadTooLarge, NotFound, InvalidArgument) as exc:
+            if exc.param != "uri" or isinstance(exc, UriRefused):  # not the download's, or our own refusal
                 raise
+            if isinstance(exc, PayloadTooLarge):
+                raise InvalidArgument(f"Audio input size exceeds limit of {limit} bytes.", param="audioUri") from None
             raise InvalidArgument(BAD_URL, param="audioUri") from None
 
     async def _transcribe(self, audio: AudioInput, config: RecognizeConfig, service: SpeechService) -> str:
@@ -188,7 +184,6 @@ class OpenSpeech:
             punctuation=config.punctuation,
             profanity_filter=config.profanity_filter,
             max_seconds=limit,
-            prompt=SCRIPT_PROMPTS.get(config.language),
         )
         try:
             transcript = await service.transcribe(request)

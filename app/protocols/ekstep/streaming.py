@@ -26,13 +26,7 @@ from app.core.live import Failed, Final, LiveSession, Partial
 from app.core.live_audio import LiveFormat
 from app.core.types import TranscriptionRequest
 from app.protocols.ekstep.messages import Response
-from app.protocols.ekstep.speech import (
-    SCRIPT_PROMPTS,
-    OpenSpeech,
-    first_error,
-    known_language,
-    recogniser_language,
-)
+from app.protocols.ekstep.speech import OpenSpeech, first_error, known_language, recogniser_language
 from app.state import live_config, live_slot
 
 BYTES_PER_MS = 32
@@ -143,8 +137,7 @@ class AudioStream:
     async def _serve(self, user: _User, language: str) -> None:
         """The user's live session, for as long as the stream keeps the user."""
         async with live_slot(self.state) as service:
-            request = TranscriptionRequest(language=language, punctuation=False, prompt=SCRIPT_PROMPTS.get(language))
-            template = service.prepare(request)
+            template = service.prepare(TranscriptionRequest(language=language, punctuation=False))
             spare = (lambda: service.pool.idle) if self.partials else (lambda: False)
             config = replace(live_config(self.speech.settings), manual_partials=self.partials)
             live = LiveSession(service, template, config, None, audio_format=LiveFormat(), spare=spare)
@@ -171,9 +164,9 @@ class AudioStream:
         return Response(transcription=json.dumps(body), user=user.name, action="True", language=user.language)
 
     async def _partial(self, user: _User, interim: str) -> Any:
-        body = {"transcription": f"{user.text} {interim}".strip(), "status": "OK", "id": f"{user.name}-partial"}
-        return Response(transcription=json.dumps(body | {"success": True}), user=user.name, action="partial",
-                        language=user.language)  # fmt: skip
+        text = f"{user.text} {interim}".strip()
+        body = {"transcription": text, "status": "OK", "id": f"{user.name}-partial", "success": True}
+        return Response(transcription=json.dumps(body), user=user.name, action="partial", language=user.language)
 
     async def _terminate(self, name: str, language: str) -> Any:
         """Answered after every earlier answer; the user's session (if any) is closed."""
