@@ -97,6 +97,24 @@ def test_detection_restricted_to_candidates(engine: WhisperEngine, tmp_path: Pat
     assert restricted.language in ("fr", "es")
 
 
+def test_an_undetected_language_costs_one_encoder_pass_and_changes_nothing(engine: WhisperEngine) -> None:
+    # faster-whisper alone encodes the first 30 s twice when it detects the language.
+    encoder = engine.models["whisper-base"].encode
+    for name, language in (("jfk.wav", "en"), ("ps_librivox_0870.wav", "en"), ("espeak_de.wav", "de")):
+        pcm = read_pcm(name)
+        request = TranscriptionRequest(model="whisper-base", beam_size=1)
+        before = encoder.passes
+        guess, segments = engine.transcribe(pcm, request, None)
+        text = " ".join(s.text for s in segments)
+        assert encoder.passes - before == 1, name
+        assert guess.language == language and 0.5 < guess.probability <= 1.0, name
+        own, info = engine.models["whisper-base"].transcribe(pcm, beam_size=1, temperature=FALLBACK_TEMPERATURES)
+        own_text = " ".join(s.text.strip() for s in own)
+        assert info.language == language and encoder.passes - before == 3, name  # detection, then again
+        if language == "en":  # the German clip falls back to sampling, which is random
+            assert text == own_text, name
+
+
 def test_channels_recognised_separately(engine: WhisperEngine, tmp_path: Path) -> None:
     left, right = read_pcm("jfk.wav"), read_pcm("moonshine_beckett.wav")
     stereo = np.zeros((max(len(left), len(right)), 2), np.float32)

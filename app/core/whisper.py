@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core import encoder_reuse
 from app.core.audio import SAMPLE_RATE
 from app.core.engine import BatchItem, LanguageGuess
 from app.core.errors import InvalidArgument
@@ -64,13 +65,15 @@ class WhisperEngine:
         from faster_whisper import WhisperModel
 
         # Always a local folder: a bare name would make faster-whisper try a download.
-        return WhisperModel(
+        model = WhisperModel(
             str(spec.path),
             device="cpu",
             compute_type=self.config.compute_type,
             cpu_threads=threads,
             local_files_only=True,
         )
+        encoder_reuse.install(model)
+        return model
 
     # -- planning ----------------------------------------------------------------------------
     def check(self, request: TranscriptionRequest) -> None:
@@ -97,12 +100,7 @@ class WhisperEngine:
         if not spec.multilingual:
             return LanguageGuess("en", 1.0)
         _, _, probabilities = self.models[spec.name].detect_language(audio=pcm)
-        candidates = request.language_candidates
-        allowed = [(p, lang) for lang, p in probabilities if not candidates or lang in candidates]
-        if not allowed:
-            return LanguageGuess(candidates[0], 0.0)
-        probability, language = max(allowed)
-        return LanguageGuess(language, float(probability))
+        return _allowed(probabilities, request)
 
     # -- decoding ----------------------------------------------------------------------------
     def transcribe(
@@ -115,10 +113,13 @@ class WhisperEngine:
         words = request.word_timestamps or request.word_confidence
         if request.alternatives > 1 and not words and len(pcm) <= WINDOW * SAMPLE_RATE:
             return self._nbest_window(model, pcm, request, language)
-        if language is None and request.language_candidates:
-            language = self.detect_language(pcm, request).language
+        probability = 1.0
+        if language is None:
+            # Detected here, not by faster-whisper, so the encoder output is decoded from too.
+            detected = _allowed(model.encode.detect(pcm), request)
+            language, probability = detected.language, detected.probability
         segments, info = model.transcribe(pcm, **self._options(request, language))
-        guess = LanguageGuess(info.language, float(info.language_probability))
+        guess = LanguageGuess(info.language, probability)
         return guess, self._convert(self._without_hallucinations(segments, pcm), pcm, request, model, info.language)
 
     def transcribe_batch(self, items: Sequence[BatchItem]) -> list[tuple[LanguageGuess, list[Segment]]]:
@@ -336,6 +337,16 @@ class WhisperEngine:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
+
+
+def _allowed(probabilities: Sequence[tuple[str, float]], request: TranscriptionRequest) -> LanguageGuess:
+    """The most likely language among the request's candidates (any when it names none)."""
+    candidates = request.language_candidates
+    allowed = [(p, lang) for lang, p in probabilities if not candidates or lang in candidates]
+    if not allowed:
+        return LanguageGuess(candidates[0], 0.0)
+    probability, language = max(allowed)
+    return LanguageGuess(language, float(probability))
 
 
 def _encode(model: Any, pcm: np.ndarray) -> Any:
