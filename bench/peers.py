@@ -12,9 +12,9 @@ source) and how much CPU other processes took meanwhile.
     .venv/bin/python -m bench.peers [--rounds 3] [--only NAME,...] [--quick] [--out FILE] [--json FILE]
     .venv/bin/python -m bench.peers --install-only   # just build the peers' virtualenvs
 
-On 2 cores a default run (3 rounds, the ten clips) takes well over an hour, --quick about 15 minutes,
-plus the first install (some 15 GB of virtualenvs, mostly torch and CUDA wheels pulled by vox-box
-and WhisperLive).
+On 2 cores a round of the ten clips takes about 17 minutes (2 rounds: 34 minutes on 2026-12-02),
+--quick (one round of four short clips) a few minutes, plus the first install (some 15 GB of
+virtualenvs, mostly torch and CUDA wheels pulled by vox-box and WhisperLive).
 """
 
 from __future__ import annotations
