@@ -60,11 +60,16 @@ PROTOCOLS: dict[str, Callable[[httpx.Client, str], httpx.Response]] = {
 }
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def rss_mb(pid: int) -> float | None:
+    """None once the process is gone (a worker recycled after ASR_WORKER_MAX_JOBS, or crashed)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    return 0.0
+    return None
 
 
 def processes(url: str) -> dict[str, int]:
@@ -160,9 +165,20 @@ def main() -> None:
         time.sleep(args.warmup * 60)
         roles = processes(url)
         samples: dict[str, list[tuple[float, float]]] = {role: [] for role in roles}
+        replaced: dict[str, int] = dict.fromkeys(roles, 0)
         while any(thread.is_alive() for thread in threads):
-            for role, pid in roles.items():
-                samples[role].append((time.monotonic(), rss_mb(pid)))
+            for role, pid in list(roles.items()):
+                rss = rss_mb(pid)
+                if rss is None:
+                    # A recycled worker's successor takes its place; its series goes on, with the
+                    # drop that recycling is for (the worker's memory is bounded by it).
+                    current = processes(url)
+                    fresh = [p for p in current.values() if p not in roles.values()]
+                    if fresh:
+                        roles[role] = fresh[0]
+                        replaced[role] += 1
+                    continue
+                samples[role].append((time.monotonic(), rss))
             time.sleep(15)
         for thread in threads:
             thread.join()
@@ -178,6 +194,7 @@ def main() -> None:
     memory = [
         f"- {role}: {baseline[role]:.0f} MB (median, first 2 min after warm-up) -> {final[role]:.0f} MB (last 2 min) "
         f"({final[role] - baseline[role]:+.1f} MB; target < 20); trend {slopes[role]:+.2f} MB/min"
+        + (f"; replaced {replaced[role]} time(s) (recycled after ASR_WORKER_MAX_JOBS)" if replaced[role] else "")
         for role in roles
     ]
     context = [
