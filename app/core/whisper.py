@@ -99,8 +99,9 @@ class WhisperEngine:
         spec = self.specs[request.model]
         if not spec.multilingual:
             return LanguageGuess("en", 1.0)
-        _, _, probabilities = self.models[spec.name].detect_language(audio=pcm)
-        return _allowed(probabilities, request)
+        # The same detection as a decode's, so the output it keeps is reused if this worker decodes
+        # `pcm` next.
+        return _allowed(self.models[spec.name].encode.detect(pcm), request)
 
     # -- decoding ----------------------------------------------------------------------------
     def transcribe(
