@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.grpc_vs_rest --out docs/performance.md
 	$(BIN)/python -m bench.punctuation --out docs/performance.md
 	$(BIN)/python -m bench.encoder_reuse --out docs/performance.md
+	$(BIN)/python -m bench.encoder_padding --out docs/performance.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     """Largest WebSocket message (OpenAI's 15 MiB append limit); bigger: close 1009."""
     live_partial_ms: int = Field(default=1000, ge=100)
     """Least time between two interim decodes of one live utterance."""
+    live_partial_encoder_padding_seconds: float = Field(default=3.0, ge=1.0, le=30.0)
+    """Padding the encoder sees after a partial's audio, where faster-whisper pads to 30 s: a third
+    of the time for the same text on the clips (docs/performance.md); 30: all of it."""
     live_max_backlog_seconds: float = Field(default=60.0, gt=0)
     """Audio of one live session not yet decoded; past it the client is read no faster, and after
     10 s more it gets an Overloaded error (a chunked upload waits up to its request deadline)."""

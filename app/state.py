@@ -71,7 +71,9 @@ def state_ready(state: Any) -> bool:
 def live_config(settings: Settings) -> LiveConfig:
     """A live stream's session settings, the same for every front that opens one."""
     return LiveConfig(
-        partial_interval_ms=settings.live_partial_ms, max_backlog_seconds=settings.live_max_backlog_seconds
+        partial_interval_ms=settings.live_partial_ms,
+        partial_encoder_padding_seconds=settings.live_partial_encoder_padding_seconds,
+        max_backlog_seconds=settings.live_max_backlog_seconds,
     )
 
 

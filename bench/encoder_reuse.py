@@ -2,7 +2,8 @@
 language on the encoder output it then decodes from, app/core/encoder_reuse.py) against
 faster-whisper's own `transcribe` with language=None (which encodes the first 30 s twice) and
 against `transcribe` told the language (the floor). Same model object, one thread, in process,
-interleaved rounds; prints seconds per pass over the clips, encoder passes and the ratios.
+interleaved rounds; prints seconds per pass over the clips, encoder passes and the ratios. The
+encoder sees faster-whisper's full 30 s padding here (bench/encoder_padding.py measures cutting it).
 
     .venv/bin/python -m bench.encoder_reuse [--rounds 5] [--threads 1] [--out FILE]
 """
@@ -35,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     registry = build_registry([MODEL], {}, MODEL, Settings().cache_dir)
-    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=args.threads)()
+    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=args.threads, encoder_padding_seconds=30)()
     model = engine.models[MODEL]
     encoder = model.encode
     request = TranscriptionRequest(model=MODEL)

@@ -6,6 +6,7 @@ import itertools
 import resource
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,6 +114,48 @@ def test_an_undetected_language_costs_one_encoder_pass_and_changes_nothing(engin
         assert info.language == language and encoder.passes - before == 3, name  # detection, then again
         if language == "en":  # the German clip falls back to sampling, which is random
             assert text == own_text, name
+
+
+def test_a_partial_s_encoder_sees_the_audio_and_3_s_of_padding_not_30_s(
+    engine: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # faster-whisper pads every window to 3000 feature frames; a request may stop 300 after the audio.
+    seen: list[int] = []
+    encoder = engine.models["whisper-base"].encode
+    inner = encoder._encode
+
+    def counted(features: np.ndarray) -> Any:
+        seen.append(features.shape[-1])
+        return inner(features)
+
+    monkeypatch.setattr(encoder, "_encode", counted)
+    for name in ("jfk.wav", "ps_librivox_0880.wav"):
+        pcm = read_pcm(name)
+        results = []
+        for padding, frames in ((3.0, len(pcm) // 160 + 300), (None, 3000)):
+            seen.clear()
+            request = TranscriptionRequest(model="whisper-base", word_timestamps=True, encoder_padding_seconds=padding)
+            _, segments = engine.transcribe(pcm, request, "en")
+            words = [w for s in segments for w in s.words]
+            results.append((" ".join(w.text.strip() for w in words), words[-1].end))
+            assert seen == [frames], (name, seen)
+        (text, end), (padded_text, padded_end) = results
+        assert text == padded_text, name
+        assert abs(end - padded_end) <= 0.1, name
+
+
+def test_a_preview_is_one_bounded_greedy_pass(engine: WhisperEngine) -> None:
+    # The first 2 s of this clip make Whisper loop on a 3 s padded encoder: through the fallback
+    # temperatures that cost 12.6 s where a partial's median is 0.26 s.
+    pcm = read_pcm("moonshine_beckett.wav")[: 2 * 16000]
+    request = TranscriptionRequest(model="whisper-base", beam_size=1, encoder_padding_seconds=3.0, preview=True)
+    options = engine._options(request, "en", 2.0)
+    assert options["temperature"] == (0.0,) and options["max_new_tokens"] == 26
+    _, segments = engine.transcribe(pcm, request, "en")
+    tokenizer = engine.models["whisper-base"].hf_tokenizer
+    text = " ".join(s.text for s in segments)
+    assert len(tokenizer.encode(text, add_special_tokens=False).ids) <= 26
+    assert "tried" in text.lower()
 
 
 def test_channels_recognised_separately(engine: WhisperEngine, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ class Call:
     language: str | None
     lane: Lane
     beam_size: int | None
+    encoder_padding: float | None = None
 
 
 class ScriptedService:
@@ -59,7 +60,9 @@ class ScriptedService:
     async def transcribe(self, request: TranscriptionRequest, lane: Lane = Lane.INTERACTIVE, **_: Any) -> Transcript:
         assert request.audio is not None and request.audio.data is not None
         seconds = len(request.audio.data) / 4 / 16000
-        self.calls.append(Call(seconds, request.prompt, request.language, lane, request.beam_size))
+        self.calls.append(
+            Call(seconds, request.prompt, request.language, lane, request.beam_size, request.encoder_padding_seconds)
+        )
         text = f"text {len(self.calls)}"
         try:
             await self.gate.wait()
@@ -145,7 +148,7 @@ async def test_utterances_end_at_silences_with_events_in_order(chunk: float) -> 
 
 async def test_partials_come_before_the_final_and_are_cheap() -> None:
     service, clock = ScriptedService(), Clock()
-    config = LiveConfig(partial_interval_ms=500)
+    config = LiveConfig(partial_interval_ms=500, partial_encoder_padding_seconds=3.0)
     async with LiveSession(service, TEMPLATE, config, TURN, clock=clock) as session:  # type: ignore[arg-type]
         await stream(session, speech(), clock)
         await session.finish()
@@ -158,6 +161,9 @@ async def test_partials_come_before_the_final_and_are_cheap() -> None:
     interim = [c for c in service.calls if c.beam_size == 1]
     assert interim and all(c.lane is Lane.LIVE for c in service.calls)
     assert all(c.beam_size == 5 for c in service.calls if c not in interim)
+    # Partials are previews: their encoder sees 3 s of padding; finals get the engine's 30 s.
+    assert all(c.encoder_padding == 3.0 for c in interim)
+    assert all(c.encoder_padding is None for c in service.calls if c not in interim)
 
 
 async def test_finals_hear_the_audio_before_them_and_keep_the_first_language() -> None:

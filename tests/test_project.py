@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 import yaml
+from packaging.version import Version
 
 from app.main import create_app
 from app.settings import Settings
@@ -44,3 +46,19 @@ def test_the_prosa_audio_limit_cannot_pass_the_global_one() -> None:
     with pytest.raises(ValidationError, match="ASR_PROSA_MAX_AUDIO_SECONDS"):
         Settings(prosa_max_audio_seconds=14_400)  # Prosa's documented 4 h, over the 2 h default
     assert Settings(max_audio_seconds=14_400, prosa_max_audio_seconds=14_400).prosa_max_audio_seconds == 14_400
+
+
+def test_installed_packages_clear_every_known_cve_of_the_serving_stack() -> None:
+    rows = [line.split("|")[1:-1] for line in (ROOT / "docs/security.md").read_text().splitlines()]
+    cves = [[cell.strip() for cell in row] for row in rows if row and row[0].strip().startswith("CVE-")]
+    assert len(cves) >= 10
+    vulnerable = [
+        (cve, package, metadata.version(package), fixed)
+        for cve, package, _, fixed in cves
+        if Version(metadata.version(package)) < Version(fixed)
+    ]
+    assert not vulnerable
+    floors = (ROOT / "pyproject.toml").read_text()
+    for package in {package for _, package, _, _ in cves}:
+        floor = max((Version(fixed) for _, name, _, fixed in cves if name == package))
+        assert f'"{package}>={floor}"' in floors, package

@@ -382,7 +382,9 @@ class LiveSession:
 
     async def _interim(self, utterance: _Utterance, pcm: np.ndarray) -> None:
         try:
-            transcript = await self._decode(self._request(pcm, 1), utterance.start, 0.0)  # greedy: it is redone
+            padding = self.config.partial_encoder_padding_seconds
+            request = replace(self._request(pcm, 1), encoder_padding_seconds=padding, preview=True)
+            transcript = await self._decode(request, utterance.start, 0.0)  # greedy: it is redone
         except SttError:
             return  # a partial is only a preview; the final will say what went wrong
         if self._open is utterance and transcript.text:

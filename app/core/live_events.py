@@ -24,6 +24,8 @@ class TurnDetection:
 class LiveConfig:
     partial_interval_ms: int = 1000
     """Least time between two interim decodes of one utterance."""
+    partial_encoder_padding_seconds: float | None = None
+    """Padding the encoder sees after a partial's audio (None: the engine's, 30 s)."""
     min_speech_ms: int = 200
     """Speech shorter than this (a click, a cough) starts no utterance."""
     max_utterance_seconds: float = 28.0

@@ -73,6 +73,11 @@ class TranscriptionRequest:
     separate_channels: bool = False
     beam_size: int | None = None
     temperature: float = 0.0
+    encoder_padding_seconds: float | None = None
+    """Padding the encoder sees after the audio (app/core/encoder_reuse.py); None: the server's."""
+    preview: bool = False
+    """A live partial: one pass at temperature 0 (no fallback) and a text no longer than the audio
+    can hold, so a decode that loops costs a bounded time; its final is decoded properly."""
     max_seconds: float | None = None
     """A tighter duration cap than the server-wide one (e.g. a protocol's sync limit)."""
     intervals: tuple[tuple[float, float], ...] = ()
