@@ -274,7 +274,7 @@ def test_the_riva_realtime_script_transcribes_a_file(real_server: RealServer, tm
     command = [sys.executable, str(RIVA_SCRIPT), "--input-file", str(DATA / "jfk.wav"), "--server", host]
     result = subprocess.run([*command, "--output-text", str(out)], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ask not what your country can do for you" in out.read_text().lower(), result.stderr[-3000:]
+    assert wer([references()["jfk.wav"]], [out.read_text()]) <= 0.10, result.stderr[-3000:]
 
 
 def test_the_riva_client_streams_at_real_time_with_partials_and_word_times(

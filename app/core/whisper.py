@@ -28,6 +28,7 @@ WINDOW = 30  # seconds Whisper's encoder sees at once
 COMPRESSION_RATIO_THRESHOLD = 2.4
 LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
+MIN_FAST_WORDS, MAX_WORDS_PER_SECOND = 6, 15.0
 PREVIEW_TOKENS, PREVIEW_TOKENS_PER_SECOND = 10, 8  # English speech is 3-5 tokens a second
 PROMPT_TOKENS = 223  # Whisper's own limit: max_length // 2 - 1 (faster-whisper silently drops the rest)
 
@@ -342,7 +343,10 @@ class WhisperEngine:
         is probably not speech, Silero VAD decides. Lazy: each segment goes on as soon as it is known."""
         doubtful: list[Any] = []
         speech = False
+        duration = len(pcm) / SAMPLE_RATE
         for segment in segments:
+            if _too_fast(segment, duration):
+                continue
             if speech or segment.no_speech_prob < 0.5:
                 speech = True
                 yield from doubtful
@@ -358,6 +362,16 @@ class WhisperEngine:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
+
+
+def _too_fast(segment: Any, duration: float) -> bool:
+    """More words than anyone says in the segment's time: Whisper copying its prompt into the last
+    instant of a window (a 20-word sentence of the previous window in 0.2 s, seen on the long clip).
+    Fast speech is 4-6 words a second."""
+    words = len(segment.text.split())
+    # Its end as the audio allows: Whisper times such a copy past the end of the window's audio.
+    seconds = max(min(segment.end, duration) - segment.start, 0.0)
+    return words >= MIN_FAST_WORDS and words > MAX_WORDS_PER_SECOND * seconds
 
 
 def _allowed(probabilities: Sequence[tuple[str, float]], request: TranscriptionRequest) -> LanguageGuess:
