@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.core.models import build_registry
 from app.core.types import TranscriptionRequest
-from app.core.whisper import WhisperConfig, WhisperEngine
+from app.core.whisper import WhisperConfig
 from app.settings import Settings
 from bench.common import MODEL, machine_info, report
 from tests.audio_tools import ENGLISH, read_pcm, references
@@ -33,27 +33,26 @@ def main() -> None:
     args = parser.parse_args()
 
     registry = build_registry([MODEL], {}, MODEL, Settings().cache_dir)
-    models = tuple(registry.specs.values())
+    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=args.threads)()
     paddings = [float(p) for p in args.paddings.split(",")]
-    engines = {p: WhisperConfig(models=models, threads=args.threads, encoder_padding_seconds=p)() for p in paddings}
-    request = TranscriptionRequest(model=MODEL, beam_size=5)
     pcms = [read_pcm(name) for name in CLIPS]
     refs = references()
 
-    def decode(engine: WhisperEngine) -> list[str]:
+    def decode(padding: float) -> list[str]:
+        request = TranscriptionRequest(model=MODEL, beam_size=5, encoder_padding_seconds=padding)
         texts = []
         for pcm in pcms:
             _, segments = engine.transcribe(pcm, request, "en")
             texts.append(" ".join(s.text.strip() for s in segments))
         return texts
 
-    decode(engines[paddings[-1]])  # warm-up
+    decode(paddings[-1])  # warm-up
     times: dict[float, list[float]] = {p: [] for p in paddings}
     texts: dict[float, list[str]] = {}
     for _ in range(args.rounds):
-        for padding, engine in engines.items():
+        for padding in paddings:
             started = time.perf_counter()
-            texts[padding] = decode(engine)
+            texts[padding] = decode(padding)
             times[padding].append(time.perf_counter() - started)
 
     full = paddings[0]

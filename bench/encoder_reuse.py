@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     registry = build_registry([MODEL], {}, MODEL, Settings().cache_dir)
-    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=args.threads, encoder_padding_seconds=30)()
+    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=args.threads)()
     model = engine.models[MODEL]
     encoder = model.encode
     request = TranscriptionRequest(model=MODEL)

@@ -55,7 +55,7 @@ class ReusedEncoder:
         return self._encode(self._trimmed(features))
 
     def _trimmed(self, features: np.ndarray) -> np.ndarray:
-        """`features` (mels x frames, or a batch of them) without the padding past `padding_frames`.
+        """`features` (mels x frames, or a batch of them) without the padding past `padding`.
         faster-whisper pads with exact zeros (pad_or_trim), which a log-mel frame of audio, even of
         digital silence, never is."""
         frames = features.shape[-1]
@@ -82,8 +82,8 @@ class ReusedEncoder:
         return [(token[2:-2], float(p)) for token, p in self._model.model.detect_language(output)[0]]
 
 
-def install(model: Any, padding_frames: int | None = None) -> ReusedEncoder:
+def install(model: Any) -> ReusedEncoder:
     """Put a ReusedEncoder in place of `model.encode` (a faster_whisper.WhisperModel)."""
-    reused = ReusedEncoder(model, padding_frames)
+    reused = ReusedEncoder(model)
     model.encode = reused
     return reused

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,9 +43,6 @@ class WhisperConfig:
     wide_threads: int = 0
     """Threads of the second copy used for a lone window; 0 or <= threads: no second copy."""
     beam_size: int = 5
-    encoder_padding_seconds: float = 30.0
-    """Padding the encoder sees after a window's audio unless the request says (faster-whisper pads
-    to 30 s, all of it)."""
     vad_threshold: float = 0.5
     vad_pad_ms: int = 400
     vad_min_silence_ms: int = 300
@@ -170,9 +167,11 @@ class WhisperEngine:
                 out.append((LanguageGuess(language or "en", 1.0), segments))
         return out
 
-    def _pad(self, model: Any, request: TranscriptionRequest) -> None:
-        seconds = request.encoder_padding_seconds or self.config.encoder_padding_seconds
-        model.encode.padding = round(seconds * 100) if seconds < WINDOW else None  # 100 frames a second
+    @staticmethod
+    def _pad(model: Any, request: TranscriptionRequest) -> None:
+        """The request's encoder padding for the decode about to run (a worker runs one at a time)."""
+        seconds = request.encoder_padding_seconds
+        model.encode.padding = round(seconds * 100) if seconds is not None and seconds < WINDOW else None
 
     def _whole(self, item: BatchItem) -> tuple[LanguageGuess, list[Segment]]:
         guess, segments = self.transcribe(item.pcm, item.request, item.language)
@@ -227,15 +226,7 @@ class WhisperEngine:
         return segments
 
     def _options(self, request: TranscriptionRequest, language: str | None, seconds: float) -> dict[str, Any]:
-        if request.preview:
-            # Whisper loops on some cut-off audio (the open end of an utterance): 12 s until the
-            # fallback temperatures gave up, measured, against 0.26 s for a median partial.
-            bounded = {
-                "temperature": (0.0,),
-                "max_new_tokens": PREVIEW_TOKENS + round(PREVIEW_TOKENS_PER_SECOND * seconds),
-            }
-            return {**self._options(replace(request, preview=False), language, seconds), **bounded}
-        return {
+        options: dict[str, Any] = {
             "language": language,
             "task": request.task.value,
             "beam_size": request.beam_size or self.config.beam_size,
@@ -244,6 +235,12 @@ class WhisperEngine:
             "hotwords": " ".join(request.phrases) or None,
             "temperature": FALLBACK_TEMPERATURES if request.temperature <= 0 else (request.temperature,),
         }
+        if request.preview:
+            # Whisper loops on some cut-off audio (the open end of an utterance): 12 s until the
+            # fallback temperatures gave up, measured, against 0.26 s for a median partial.
+            options["temperature"] = (0.0,)
+            options["max_new_tokens"] = PREVIEW_TOKENS + round(PREVIEW_TOKENS_PER_SECOND * seconds)
+        return options
 
     @staticmethod
     def _prompt(model: Any, tokenizer: Any, request: TranscriptionRequest, *, with_timestamps: bool) -> list[int]:
