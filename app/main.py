@@ -18,6 +18,7 @@ from app.core.audio import DecodeLimits
 from app.core.engine import EngineFactory, PipelineConfig
 from app.core.errors import SttError, Unavailable
 from app.core.fetch import FetchConfig
+from app.core.heap import trim_periodically
 from app.core.jobs import JobStore, StoreCaps
 from app.core.jobservice import JobService
 from app.core.jobstore_redis import RedisJobStore
@@ -67,10 +68,16 @@ def create_app(
             await grpc_front.start()
         # Load in the background: liveness answers at once, readiness says 503 until this ends.
         starting = asyncio.create_task(_start(app, settings, metrics, engine_factory, registry))
+        trimming = (
+            asyncio.create_task(trim_periodically(settings.heap_trim_seconds)) if settings.heap_trim_seconds else None
+        )
         try:
             yield
         finally:
             starting.cancel()
+            if trimming is not None:
+                trimming.cancel()
+                await asyncio.gather(trimming, return_exceptions=True)
             if grpc_front is not None:  # no new calls, and none left running, before the pool stops
                 await grpc_front.stop(GRPC_STOP_GRACE_SECONDS)
             if app.state.runner is not None:

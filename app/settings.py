@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     live_partial_encoder_padding_seconds: float = Field(default=3.0, ge=1.0, le=30.0)
     """Padding the encoder sees after a partial's audio, where faster-whisper pads to 30 s: a third
     of the time for the same text on the clips (docs/performance.md); 30: all of it."""
+    live_final_head_start_ms: int = Field(default=300, ge=0)
+    """A live final's decode starts this long before the server VAD's silence ends the utterance,
+    and is dropped if speech comes back: the final is out that much sooner after the commit
+    (docs/performance.md, Realtime); 0: decode only after the commit."""
     live_max_backlog_seconds: float = Field(default=60.0, gt=0)
     """Audio of one live session not yet decoded; past it the client is read no faster, and after
     10 s more it gets an Overloaded error (a chunked upload waits up to its request deadline)."""
@@ -273,6 +277,9 @@ class Settings(BaseSettings):
     running jobs go back to the queue. Keep drain + grace + 5 below terminationGracePeriodSeconds."""
     keep_alive_seconds: float = Field(default=5.0, gt=0)
     """An idle keep-alive connection is closed after this long."""
+    heap_trim_seconds: float = Field(default=60.0, ge=0)
+    """How often the server hands memory freed by its threads back to the system (glibc's
+    malloc_trim; docs/reliability.md, Soak); 0: never."""
 
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""

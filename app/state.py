@@ -73,6 +73,7 @@ def live_config(settings: Settings) -> LiveConfig:
     return LiveConfig(
         partial_interval_ms=settings.live_partial_ms,
         partial_encoder_padding_seconds=settings.live_partial_encoder_padding_seconds,
+        final_head_start_ms=settings.live_final_head_start_ms,
         max_backlog_seconds=settings.live_max_backlog_seconds,
     )
 

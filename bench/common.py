@@ -37,9 +37,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    workers: int, threads: int, *, queue_size: int = 64, timeout: float = 300, env: dict[str, str] | None = None
+    workers: int,
+    threads: int,
+    *,
+    queue_size: int = 64,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    module: str = "app",
 ) -> Iterator[str]:
-    """`python -m app` on a free port with only whisper-base loaded (plus `env`); yields its base URL."""
+    """`python -m app` (or a `module` that runs it) on a free port with only whisper-base loaded (plus
+    `env`); yields its base URL."""
     with tempfile.TemporaryDirectory(prefix="asr-bench-") as tmp:
         port = free_port()
         env = (
@@ -60,7 +67,7 @@ def running_server(
         )
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log:
-            cmd = [sys.executable, "-m", "app"]
+            cmd = [sys.executable, "-m", module]
             process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:

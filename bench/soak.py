@@ -3,14 +3,23 @@ model, shipped defaults), then stops by itself. Prints the request count, errors
 503 with Retry-After is load shedding, counted apart), p50/p95/p99 latency per protocol, and the RSS
 of the server and of each worker after the warm-up and at the end (target: growth < 20 MB).
 
-    .venv/bin/python -m bench.soak [--clients 32] [--minutes 10] [--warmup 2] [--out FILE]
+    .venv/bin/python -m bench.soak [--clients 32] [--minutes 10] [--warmup 2] [--out FILE] [--probe]
+
+--probe runs the server under bench/memory_probe.py (with PYTHONMALLOC=malloc) and adds what it saw
+inside the server: glibc's heap in use and free-but-kept, and what malloc_trim gives back at the end.
+--protocols picks some of the four (e.g. `--protocols yandex`).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
+import re
+import signal
 import statistics
+import tempfile
 import threading
 import time
 import wave
@@ -78,7 +87,7 @@ def processes(url: str) -> dict[str, int]:
     for status in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             if (
-                b"-m\x00app" in status.read_bytes()
+                re.search(rb"-m\x00(app|bench\.memory_probe)\x00", status.read_bytes())
                 and Path(status.parent / "environ").read_bytes().find(f"ASR_PORT={port}".encode()) >= 0
             ):
                 server = int(status.parent.name)
@@ -115,23 +124,55 @@ def _median_between(samples: list[tuple[float, float]], start: float, end: float
     return statistics.median(v for t, v in samples if low <= t <= high)
 
 
+def _probe_summary(path: Path, warmup_minutes: float) -> list[str]:
+    """What bench/memory_probe.py saw inside the server, from the first sample after the warm-up."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    ticks = [r for r in records if r["event"] == "tick"]
+    after_warmup = [r for r in ticks if r["t"] >= records[0]["t"] + warmup_minutes * 60] or ticks
+    first, last = after_warmup[0], after_warmup[-1]
+    fields = ["rss_mb", "heap_in_use_mb", "heap_free_kept_mb", "mmapped_mb"]
+    fields += sorted(k for k in last if k.startswith("rss_") and k != "rss_mb")
+    lines = ["Inside the server (memory probe), first sample after the warm-up -> last:"]
+    lines += [f"- {f}: {first.get(f, 0):.1f} -> {last[f]:.1f} ({last[f] - first.get(f, 0):+.1f})" for f in fields]
+    trim = {r["event"]: r for r in records if r["event"] in ("before_trim", "after_trim")}
+    if len(trim) == 2:
+        before, after = trim["before_trim"]["rss_mb"], trim["after_trim"]["rss_mb"]
+        lines.append(f"- malloc_trim at the end: RSS {before:.1f} -> {after:.1f} MB ({after - before:+.1f})")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2, help="minutes before the RSS baseline")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--probe", action="store_true", help="watch the server's memory from inside")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="which of them, comma-separated")
     args = parser.parse_args()
-    latencies: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
+    probe_file = Path(tempfile.mkdtemp(prefix="asr-probe-")) / "probe.jsonl"
+    probe = (
+        {
+            "module": "bench.memory_probe",
+            "env": {
+                "ASR_PROBE_OUT": str(probe_file),
+                "PYTHONMALLOC": "malloc",  # every Python object in glibc's heap too: one allocator to read
+            },
+        }
+        if args.probe
+        else {}
+    )
+    chosen = args.protocols.split(",")
+    latencies: dict[str, list[float]] = {name: [] for name in chosen}
     counts = {"ok": 0, "shed": 0, "errors": 0, "prosa_running": 0}
     shed_latency: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    with running_server(workers=2, threads=1, queue_size=16) as url:
+    with running_server(workers=2, threads=1, queue_size=16, **probe) as url:  # type: ignore[arg-type]
         end = time.monotonic() + args.minutes * 60
 
         def client_loop(index: int) -> None:
-            name = list(PROTOCOLS)[index % len(PROTOCOLS)]
+            name = chosen[index % len(chosen)]
             with httpx.Client(timeout=httpx.Timeout(600, connect=30)) as client:
                 while time.monotonic() < end:
                     started = time.perf_counter()
@@ -187,6 +228,12 @@ def main() -> None:
         baseline = {role: _median_between(values, 0, 120) for role, values in samples.items()}
         final = {role: _median_between(values, -120, 0) for role, values in samples.items()}
         slopes = {role: _slope(values) for role, values in samples.items()}
+        if args.probe:
+            os.kill(roles["server"], signal.SIGUSR1)
+            for _ in range(60):
+                if "after_trim" in probe_file.read_text():
+                    break
+                time.sleep(1)
     rows = []
     for name, values in latencies.items():
         q = statistics.quantiles(values, n=100) if len(values) >= 2 else [0.0] * 99
@@ -207,6 +254,7 @@ def main() -> None:
         *(f"- error: {e}" for e in errors[:10]),
         "RSS:",
         *memory,
+        *(_probe_summary(probe_file, args.warmup) if args.probe else []),
     ]
     report("Soak", context, ["protocol", "answered", "p50 s", "p95 s", "p99 s"], rows, args.out)
 

@@ -166,6 +166,51 @@ async def test_partials_come_before_the_final_and_are_cheap() -> None:
     assert all(c.encoder_padding is None for c in service.calls if c not in interim)
 
 
+@pytest.mark.parametrize("partials", [True, False])
+async def test_a_final_decoded_during_the_silence_is_the_one_sent(partials: bool) -> None:
+    # The decode starts 400 ms into the 800 ms silence: on the audio heard then, which is all the
+    # utterance's speech; the commit then sends that decode's text, with no second decode. A client
+    # that asked for no partials (Google's interimResults off) gets early finals all the same.
+    service, clock = ScriptedService(), Clock()
+    config = LiveConfig(final_head_start_ms=400)
+    live = LiveSession(service, TEMPLATE, config, TURN, clock=clock, partials=partials)  # type: ignore[arg-type]
+    async with live as session:
+        await stream(session, speech(), clock)
+        await session.finish()
+    events = drain(session)
+    finals = [e for e in events if isinstance(e, Final)]
+    committed = [e for e in events if isinstance(e, Committed)]
+    stopped = [e for e in events if isinstance(e, SpeechStopped)]
+    assert len(finals) == len(CLIPS) and session.early_finals_dropped == 0
+    final_calls = [c for c in service.calls if c.beam_size == 5]
+    assert len(final_calls) == len(CLIPS)  # one decode per utterance
+    assert any(c.beam_size == 1 for c in service.calls) is partials
+    for call, c, stop in zip(final_calls, committed, stopped, strict=True):
+        heard_to = call.seconds - min(3.0, c.audio_start_ms / 1000) + c.audio_start_ms / 1000
+        assert stop.audio_end_ms / 1000 + 0.35 <= heard_to <= stop.audio_end_ms / 1000 + 0.45
+        assert c.audio_end_ms / 1000 - heard_to >= 0.35  # decoded that much before the commit
+    assert [f.audio_seconds for f in finals] == pytest.approx(
+        [(c.audio_end_ms - c.audio_start_ms) / 1000 for c in committed], abs=0.002
+    )
+    assert [f.transcript.text for f in finals] == [f"text {i}" for i in _final_calls(service)]
+
+
+async def test_speech_after_a_short_pause_cancels_the_early_final() -> None:
+    service, clock = ScriptedService(gate=True), Clock()
+    config = LiveConfig(partial_interval_ms=100_000, final_head_start_ms=400)
+    clip = read_pcm(CLIPS[0])[: 3 * 16000]  # cut mid-phrase: with the pause, 400-800 ms of quiet
+    pcm = np.concatenate([clip, SILENCE[:4800], clip, SILENCE, SILENCE[:8000]])  # then a 0.3 s pause
+    async with LiveSession(service, TEMPLATE, config, TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, pcm, clock)
+        assert service.cancelled == 1 and session.early_finals_dropped == 1
+        service.gate.set()
+        await session.finish()
+    events = drain(session)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert len(finals) == 1 and finals[0].transcript.text == "text 2"
+    assert len(service.calls) == 2 and service.calls[1].seconds > 2 * len(clip) / 16000
+
+
 async def test_finals_hear_the_audio_before_them_and_keep_the_first_language() -> None:
     service, clock = ScriptedService(language="fr"), Clock()
     async with LiveSession(service, TEMPLATE, LiveConfig(partial_interval_ms=10**6), TURN, clock=clock) as session:  # type: ignore[arg-type]

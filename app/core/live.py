@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,6 +56,16 @@ __all__ = [
 
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
 CONTEXT_WORDS = 40
+T = TypeVar("T")
+
+
+@dataclass
+class _EarlyFinal:
+    """A final decoded before its commit, on the utterance's audio up to `end`."""
+
+    end: int
+    lead: int
+    task: asyncio.Task[Transcript | SttError]
 
 
 @dataclass
@@ -72,6 +82,7 @@ class _Utterance:
     partial_at: float = 0.0
     partials: int = 0
     probabilities: list[float] = field(default_factory=list)
+    early: _EarlyFinal | None = None
 
 
 class LiveSession:
@@ -84,6 +95,7 @@ class LiveSession:
         clock: Callable[[], float] = time.monotonic,
         audio_format: LiveFormat | None = None,
         spare: Callable[[], bool] = lambda: True,
+        partials: bool = True,
     ) -> None:
         self.service = service
         self.template = template
@@ -91,7 +103,10 @@ class LiveSession:
         self.turn = turn
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._clock = clock
-        self._spare = spare  # partials are previews: decoded only on spare capacity, never ahead of finals
+        # Partials (if the client wants them) and early finals are guesses: decoded only on spare
+        # capacity, never ahead of finals.
+        self._spare = spare
+        self._partials = partials
         self._started = clock()
         self._vad = StreamingVad() if turn is not None else None
         self.audio_format = audio_format or LiveFormat()
@@ -112,7 +127,8 @@ class LiveSession:
         self._drained = asyncio.Event()
         self._frames = 0  # VAD frames seen
         self._group = asyncio.TaskGroup()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.early_finals_dropped = 0  # decoded before a silence that speech then broke
 
     async def __aenter__(self) -> LiveSession:
         await self._group.__aenter__()
@@ -130,7 +146,7 @@ class LiveSession:
         with contextlib.suppress(asyncio.CancelledError):
             await self._group.__aexit__(None, None, None)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = self._group.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -210,6 +226,8 @@ class LiveSession:
         """Drop audio not yet committed."""
         if self._partial is not None:
             self._partial.cancel()
+        if self._open is not None:
+            self._drop_early(self._open)
         self._open = None
         self._floor = self._received
         self._trim()
@@ -243,6 +261,8 @@ class LiveSession:
         turn = self.turn
         quiet_below = max(0.01, turn.threshold - 0.15)  # hysteresis, as Silero's own segmenter
         silence = turn.silence_duration_ms * SAMPLE_RATE // 1000
+        head_start = self.config.final_head_start_ms * SAMPLE_RATE // 1000
+        early_at = max(FRAME, silence - head_start) if head_start else silence + 1
         for probability in probabilities.tolist():
             self._frames += 1
             end = self._frames * FRAME
@@ -257,6 +277,7 @@ class LiveSession:
             if probability >= turn.threshold:
                 utterance.speech += FRAME
                 utterance.last_speech = end
+                self._drop_early(utterance)  # not the end after all
                 if utterance.item < 0 and utterance.speech >= self._min_speech:
                     utterance.item = self._new_item()
                     self.events.put_nowait(SpeechStarted(utterance.item, _ms(utterance.start)))
@@ -268,6 +289,8 @@ class LiveSession:
                     self._open = None
                     self._floor = max(self._floor, end - silence)
                 continue
+            elif probability < quiet_below and end - utterance.last_speech >= early_at:
+                self._start_early(utterance, end)
             if utterance.item >= 0 and end - utterance.start >= self.config.max_utterance_seconds * SAMPLE_RATE:
                 self._cut_long(utterance, end)
 
@@ -298,9 +321,11 @@ class LiveSession:
         self._open = None
         if self._partial is not None:
             self._partial.cancel()  # the final supersedes it
-        lead = 0
-        if (end - utterance.start) < self.config.short_utterance_seconds * SAMPLE_RATE:
-            lead = min(int(self.config.lead_seconds * SAMPLE_RATE), utterance.start - self._base)
+        early = utterance.early
+        if early is not None and early.end > end:  # cut before the audio it heard
+            self._drop_early(utterance)
+            early = None
+        lead = early.lead if early is not None else self._lead(utterance, end)
         pcm = self._slice(utterance.start - lead, end)
         # The lead's words are dropped: those that end before the VAD heard this speech begin (a
         # word after a pause is often timed from inside the pause, so its start cannot tell; its
@@ -316,7 +341,8 @@ class LiveSession:
         seconds = (end - utterance.start) / SAMPLE_RATE
         self._pending_seconds += seconds
         previous = self._last_final
-        work = self._final(utterance.item, pcm, utterance.start, lead, (boundary, heard), previous)
+        decoded = early.task if early is not None else None
+        work = self._final(utterance.item, pcm, utterance.start, lead, (boundary, heard), previous, decoded)
         self._last_final = self._spawn(work)
         return committed
 
@@ -328,18 +354,15 @@ class LiveSession:
         lead: int,
         boundary: tuple[int, bool],
         previous: asyncio.Task[None] | None,
+        decoded: asyncio.Task[Transcript | SttError] | None,
     ) -> None:
         seconds = (len(pcm) - lead) / SAMPLE_RATE
         try:
             async with self._final_slots:
-                # The context is the latest final out by now: the previous one's at real-time pace;
-                # an older one while finals run side by side (a stream ahead of the decoders).
-                # With lead audio the context is heard, not read: the same words as a prompt too
-                # and Whisper may copy them ("we were all going direct to heaven" three times more).
-                request = self._request(pcm, self.template.beam_size, context=not lead)
-                if lead:
-                    request = replace(request, word_timestamps=True)
-                transcript = await self._decode(request, start - lead, self.config.overload_wait_seconds)
+                result = await (decoded if decoded is not None else self._decode_final(pcm, start, lead))
+            if isinstance(result, SttError):
+                raise result
+            transcript = replace(result, duration=len(pcm) / SAMPLE_RATE)  # an early one heard less silence
             if previous is not None:
                 await asyncio.shield(previous)  # finals come out in order
             transcript = without_repeats(transcript)
@@ -361,11 +384,50 @@ class LiveSession:
             self._pending_seconds -= seconds
             self._drained.set()
 
+    def _lead(self, utterance: _Utterance, end: int) -> int:
+        if (end - utterance.start) >= self.config.short_utterance_seconds * SAMPLE_RATE:
+            return 0
+        return min(int(self.config.lead_seconds * SAMPLE_RATE), utterance.start - self._base)
+
+    async def _decode_final(self, pcm: np.ndarray, start: int, lead: int) -> Transcript | SttError:
+        # The context is the latest final out by now: the previous one's at real-time pace; an
+        # older one while finals run side by side (a stream ahead of the decoders). With lead audio
+        # the context is heard, not read: the same words as a prompt too and Whisper may copy them
+        # ("we were all going direct to heaven" three times more).
+        request = self._request(pcm, self.template.beam_size, context=not lead)
+        if lead:
+            request = replace(request, word_timestamps=True)
+        try:
+            return await self._decode(request, start - lead, self.config.overload_wait_seconds)
+        except SttError as exc:
+            return exc  # a task of the group must not raise: its final reports it
+
+    def _start_early(self, utterance: _Utterance, end: int) -> None:
+        """The silence may be the end: decode the final now, if the decoders have room for a
+        guess (a spare worker, no final of this stream still running)."""
+        if utterance.early is not None or utterance.item < 0 or not self._spare():
+            return
+        if self._last_final is not None and not self._last_final.done():
+            return
+        if self._partial is not None:
+            self._partial.cancel()  # the final supersedes it
+        lead = self._lead(utterance, end)
+        work = self._decode_final(self._slice(utterance.start - lead, end), utterance.start, lead)
+        utterance.early = _EarlyFinal(end, lead, self._spawn(work))
+
+    def _drop_early(self, utterance: _Utterance) -> None:
+        if utterance.early is not None:
+            utterance.early.task.cancel()
+            utterance.early = None
+            self.early_finals_dropped += 1
+
     def _maybe_partial(self) -> None:
         utterance = self._open
         if utterance is None or utterance.item < 0 or (self._partial and not self._partial.done()):
             return
-        if (self._last_final is not None and not self._last_final.done()) or not self._spare():
+        if utterance.early is not None:  # its final is being decoded
+            return
+        if (self._last_final is not None and not self._last_final.done()) or not self._partials or not self._spare():
             return
         now = self._clock()
         # The first partial is due half an interval after the speech began, once the utterance holds

@@ -26,6 +26,9 @@ class LiveConfig:
     """Least time between two interim decodes of one utterance."""
     partial_encoder_padding_seconds: float | None = None
     """Padding the encoder sees after a partial's audio (None: the engine's, 30 s)."""
+    final_head_start_ms: int = 0
+    """With server VAD, a final's decode starts this long before the silence would end its
+    utterance, on the audio heard so far; speech coming back cancels it. 0: after the commit."""
     min_speech_ms: int = 200
     """Speech shorter than this (a click, a cough) starts no utterance."""
     max_utterance_seconds: float = 28.0

@@ -138,9 +138,11 @@ class AudioStream:
         """The user's live session, for as long as the stream keeps the user."""
         async with live_slot(self.state) as service:
             template = service.prepare(TranscriptionRequest(language=language, punctuation=False))
-            spare = (lambda: service.pool.idle) if self.partials else (lambda: False)
             config = replace(live_config(self.speech.settings), manual_partials=self.partials)
-            live = LiveSession(service, template, config, None, audio_format=LiveFormat(), spare=spare)
+            live = LiveSession(
+                service, template, config, None, audio_format=LiveFormat(),
+                spare=lambda: service.pool.idle, partials=self.partials,
+            )  # fmt: skip
             async with live:
                 user.live = live
                 user.ready.set()

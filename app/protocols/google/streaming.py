@@ -81,8 +81,10 @@ class GoogleStream:
         async with live_slot(self.speech.state) as service:
             template = service.prepare(core_request(self.config, None))
             config = live_config(settings)
-            spare = (lambda: service.pool.idle) if self.interim else (lambda: False)
-            live = LiveSession(service, template, config, TurnDetection(), audio_format=self.format, spare=spare)
+            live = LiveSession(
+                service, template, config, TurnDetection(), audio_format=self.format,
+                spare=lambda: service.pool.idle, partials=self.interim,
+            )  # fmt: skip
             limits = FeedLimits(
                 idle_seconds=settings.google_stream_idle_seconds,
                 max_seconds=settings.google_stream_max_seconds,

@@ -68,8 +68,10 @@ class RivaServicer:
         async with live_slot(self.state) as service:
             template = service.prepare(request)
             session_config = live_config(settings)
-            spare = (lambda: service.pool.idle) if streaming.interim_results else (lambda: False)
-            live = LiveSession(service, template, session_config, config.turn, audio_format=audio_format, spare=spare)
+            live = LiveSession(
+                service, template, session_config, config.turn, audio_format=audio_format,
+                spare=lambda: service.pool.idle, partials=streaming.interim_results,
+            )  # fmt: skip
             async with live:
                 stream = events(live, feed(live, audio, limits))
                 async with contextlib.aclosing(stream):

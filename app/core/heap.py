@@ -1,0 +1,42 @@
+"""Handing freed memory back to the system.
+
+A server that parses large request bodies in a pool of threads leaves glibc holding freed memory in
+every thread's arena: live allocations stay flat while RSS creeps up (measured with memray under the
+soak: heap 124-163 MB with no trend over 9 minutes, RSS +52 MB; malloc_trim gave back 50 MB).
+`malloc_trim(0)` returns those free pages; it runs in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def _glibc_trim() -> Callable[[], bool] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None  # not glibc (musl, macOS): nothing to trim this way
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: bool(trim(0))
+
+
+trim_heap = _glibc_trim()
+"""Returns whether memory was handed back; None where the C library has no malloc_trim."""
+
+
+async def trim_periodically(every: float, trim: Callable[[], bool] | None = trim_heap) -> None:
+    """Trim every `every` seconds until cancelled."""
+    if trim is None:
+        log.info("no malloc_trim in this C library: freed memory is returned as the allocator decides")
+        return
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(trim)
