@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.core.heap import trim_heap
+
 
 class _MallInfo2(ctypes.Structure):
     _FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
@@ -88,7 +90,8 @@ def _watch(out: Path, every: float, trim: threading.Event) -> None:
         if trim.wait(max(0.0, next_at - time.monotonic())):
             trim.clear()
             _sample(out, "before_trim")
-            _LIBC.malloc_trim(0)
+            assert trim_heap is not None
+            trim_heap()
             _sample(out, "after_trim")
             continue
         _sample(out, "tick")

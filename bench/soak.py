@@ -151,24 +151,16 @@ def main() -> None:
     parser.add_argument("--protocols", default=",".join(PROTOCOLS), help="which of them, comma-separated")
     args = parser.parse_args()
     probe_file = Path(tempfile.mkdtemp(prefix="asr-probe-")) / "probe.jsonl"
-    probe = (
-        {
-            "module": "bench.memory_probe",
-            "env": {
-                "ASR_PROBE_OUT": str(probe_file),
-                "PYTHONMALLOC": "malloc",  # every Python object in glibc's heap too: one allocator to read
-            },
-        }
-        if args.probe
-        else {}
-    )
+    # PYTHONMALLOC=malloc: every Python object in glibc's heap too, one allocator to read.
+    probe_env = {"ASR_PROBE_OUT": str(probe_file), "PYTHONMALLOC": "malloc"} if args.probe else None
+    module = "bench.memory_probe" if args.probe else "app"
     chosen = args.protocols.split(",")
     latencies: dict[str, list[float]] = {name: [] for name in chosen}
     counts = {"ok": 0, "shed": 0, "errors": 0, "prosa_running": 0}
     shed_latency: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    with running_server(workers=2, threads=1, queue_size=16, **probe) as url:  # type: ignore[arg-type]
+    with running_server(workers=2, threads=1, queue_size=16, env=probe_env, module=module) as url:
         end = time.monotonic() + args.minutes * 60
 
         def client_loop(index: int) -> None:

@@ -262,7 +262,7 @@ class LiveSession:
         quiet_below = max(0.01, turn.threshold - 0.15)  # hysteresis, as Silero's own segmenter
         silence = turn.silence_duration_ms * SAMPLE_RATE // 1000
         head_start = self.config.final_head_start_ms * SAMPLE_RATE // 1000
-        early_at = max(FRAME, silence - head_start) if head_start else silence + 1
+        early_at = max(FRAME, silence - head_start)
         for probability in probabilities.tolist():
             self._frames += 1
             end = self._frames * FRAME
@@ -289,7 +289,7 @@ class LiveSession:
                     self._open = None
                     self._floor = max(self._floor, end - silence)
                 continue
-            elif probability < quiet_below and end - utterance.last_speech >= early_at:
+            elif head_start and probability < quiet_below and end - utterance.last_speech >= early_at:
                 self._start_early(utterance, end)
             if utterance.item >= 0 and end - utterance.start >= self.config.max_utterance_seconds * SAMPLE_RATE:
                 self._cut_long(utterance, end)
@@ -405,15 +405,17 @@ class LiveSession:
     def _start_early(self, utterance: _Utterance, end: int) -> None:
         """The silence may be the end: decode the final now, if the decoders have room for a
         guess (a spare worker, no final of this stream still running)."""
-        if utterance.early is not None or utterance.item < 0 or not self._spare():
-            return
-        if self._last_final is not None and not self._last_final.done():
+        if utterance.early is not None or utterance.item < 0 or not self._room_for_a_guess():
             return
         if self._partial is not None:
             self._partial.cancel()  # the final supersedes it
         lead = self._lead(utterance, end)
         work = self._decode_final(self._slice(utterance.start - lead, end), utterance.start, lead)
         utterance.early = _EarlyFinal(end, lead, self._spawn(work))
+
+    def _room_for_a_guess(self) -> bool:
+        """A spare worker, and no final of this stream still decoding."""
+        return (self._last_final is None or self._last_final.done()) and self._spare()
 
     def _drop_early(self, utterance: _Utterance) -> None:
         if utterance.early is not None:
@@ -427,7 +429,7 @@ class LiveSession:
             return
         if utterance.early is not None:  # its final is being decoded
             return
-        if (self._last_final is not None and not self._last_final.done()) or not self._partials or not self._spare():
+        if not self._partials or not self._room_for_a_guess():
             return
         now = self._clock()
         # The first partial is due half an interval after the speech began, once the utterance holds
