@@ -214,7 +214,7 @@ def test_live_finals_are_as_accurate_as_decoding_the_whole_file(real_server: Rea
     reference = " ".join(refs[c] for c in ENGLISH)
     live_wer, whole_wer = wer([reference], [live]), wer([reference], [whole])
     print(f"live WER {live_wer:.2%}, whole-file WER {whole_wer:.2%}")
-    assert live_wer <= whole_wer + 0.01
+    assert live_wer <= whole_wer + 0.01, (live, whole)
 
 
 def update(audio_input: dict[str, Any]) -> str:

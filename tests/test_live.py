@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -193,6 +193,39 @@ async def test_a_final_decoded_during_the_silence_is_the_one_sent(partials: bool
         [(c.audio_end_ms - c.audio_start_ms) / 1000 for c in committed], abs=0.002
     )
     assert [f.transcript.text for f in finals] == [f"text {i}" for i in _final_calls(service)]
+
+
+class StopsAtTheLead(ScriptedService):
+    """Whisper as it was seen: with a final's lead audio, only the lead's words, then nothing."""
+
+    async def transcribe(self, request: TranscriptionRequest, lane: Lane = Lane.INTERACTIVE, **_: Any) -> Transcript:
+        transcript = await super().transcribe(request, lane)
+        if not request.word_timestamps:
+            return transcript
+        segment = transcript.segments[0]
+        lead_words = (Word(0.0, 0.2, " lead", 0.9), Word(0.2, 0.4, " words", 0.9))
+        return replace(transcript, segments=(replace(segment, text="lead words", words=lead_words),))
+
+
+async def test_a_final_whose_lead_ended_the_decode_is_decoded_again_alone() -> None:
+    service, clock = StopsAtTheLead(), Clock()
+    async with LiveSession(service, TEMPLATE, LiveConfig(), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech(), clock)
+        await session.finish()
+    events = drain(session)
+    finals = [e.transcript.text for e in events if isinstance(e, Final)]
+    committed = [e for e in events if isinstance(e, Committed)]
+    final_calls = [c for c in service.calls if c.beam_size == 5]
+    # The first utterance has no lead: one decode. Each later one: with its lead, then alone, with
+    # the previous final's text as the prompt, as a final without lead audio is decoded.
+    assert session.finals_without_lead == len(CLIPS) - 1
+    assert len(final_calls) == 1 + 2 * (len(CLIPS) - 1)
+    for n, c in enumerate(committed[1:], start=1):
+        with_lead, alone = final_calls[2 * n - 1], final_calls[2 * n]
+        utterance = (c.audio_end_ms - c.audio_start_ms) / 1000
+        assert with_lead.seconds == pytest.approx(utterance + 3.0, abs=0.002) and with_lead.prompt is None
+        assert alone.seconds == pytest.approx(utterance, abs=0.002) and alone.prompt == finals[n - 1]
+    assert all(text and "lead" not in text for text in finals)
 
 
 async def test_speech_after_a_short_pause_cancels_the_early_final() -> None:

@@ -364,15 +364,3 @@ async def test_recognize_audio_refusals_and_partials(tmp_path: Path) -> None:
     assert actions[-2:] == ["True", "terminate"] and "partial" in actions
     partial = json.loads(answers[actions.index("partial")].transcription)
     assert partial["transcription"].startswith("segment 0 fake")
-
-
-def test_hindi_gets_a_devanagari_prompt_on_every_front_unless_it_brings_one() -> None:
-    """Whisper writes Hindi in Urdu's script without a Devanagari context: the core gives one."""
-    from app.core.languages import SCRIPT_PROMPTS
-    from app.core.service import SpeechService
-    from app.core.types import TranscriptionRequest
-
-    service = SpeechService(fake_registry(), pool=None, max_alternatives=5)  # type: ignore[arg-type]
-    assert service.prepare(TranscriptionRequest(language="hi")).prompt == SCRIPT_PROMPTS["hi"]
-    assert service.prepare(TranscriptionRequest(language="hi", prompt="own")).prompt == "own"
-    assert service.prepare(TranscriptionRequest(language="en")).prompt is None

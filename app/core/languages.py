@@ -27,10 +27,6 @@ NAMES = {
     "ha": "hausa", "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
 }  # fmt: skip
 _BY_NAME = {name: code for code, name in NAMES.items()}
-# Whisper writes Hindi speech in Urdu's script unless its context is Devanagari (tests/data/espeak_hi.wav:
-# Arabic script without this prompt, Devanagari with it): the prompt of a request that names the
-# language and brings none of its own.
-SCRIPT_PROMPTS = {"hi": "नमस्ते, आप कैसे हैं?"}
 AUTO = frozenset({"", "auto", "multi", "detect"})
 
 

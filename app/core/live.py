@@ -129,6 +129,7 @@ class LiveSession:
         self._group = asyncio.TaskGroup()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.early_finals_dropped = 0  # decoded before a silence that speech then broke
+        self.finals_without_lead = 0  # decoded again: with the lead, Whisper stopped before them
 
     async def __aenter__(self) -> LiveSession:
         await self._group.__aenter__()
@@ -368,10 +369,13 @@ class LiveSession:
             transcript = without_repeats(transcript)
             if lead:
                 at, by_end = boundary
+                heard = transcript.text
                 transcript = words_after(
                     transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=self.template.word_timestamps
                 )
                 transcript = replace(transcript, duration=seconds)
+                if heard and not transcript.text:
+                    transcript = await self._without_lead(pcm[lead:], start)
             if self._language is None:
                 self._language = transcript.language  # pinned after the first utterance
             if transcript.text:
@@ -383,6 +387,16 @@ class LiveSession:
         finally:
             self._pending_seconds -= seconds
             self._drained.set()
+
+    async def _without_lead(self, pcm: np.ndarray, start: int) -> Transcript:
+        """The utterance decoded again, alone: Whisper ended its output with the lead's last words
+        (seen at the end of a sentence: an end-of-text where the next segment began)."""
+        self.finals_without_lead += 1
+        async with self._final_slots:
+            result = await self._decode_final(pcm, start, 0)
+        if isinstance(result, SttError):
+            raise result
+        return without_repeats(replace(result, duration=len(pcm) / SAMPLE_RATE))
 
     def _lead(self, utterance: _Utterance, end: int) -> int:
         if (end - utterance.start) >= self.config.short_utterance_seconds * SAMPLE_RATE:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.core.errors import InvalidArgument
-from app.core.languages import SCRIPT_PROMPTS
 from app.core.models import ModelRegistry
 from app.core.pool import DecoderPool, Job, OnSegment
 from app.core.types import Lane, Task, Transcript, TranscriptionRequest
@@ -45,8 +44,7 @@ class SpeechService:
         if not 0.0 <= request.temperature <= 1.0:
             raise InvalidArgument("temperature must be between 0 and 1", param="temperature")
         self._check_bounds(request)
-        prompt = request.prompt or SCRIPT_PROMPTS.get(request.language or "")
-        return replace(request, model=spec.name, prompt=prompt)
+        return replace(request, model=spec.name)
 
     def _check_bounds(self, request: TranscriptionRequest) -> None:
         """What a request may ask for is bounded by its audio, not by how it is phrased: every

@@ -19,7 +19,8 @@ from app.core.audio import SAMPLE_RATE
 from app.core.engine import BatchItem, LanguageGuess
 from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
-from app.core.types import Alternative, Segment, TranscriptionRequest, Word
+from app.core.scripts import foreign_tokens
+from app.core.types import Alternative, Segment, Task, TranscriptionRequest, Word
 from app.core.windows import Span
 
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -124,7 +125,9 @@ class WhisperEngine:
             # Detected here, not by faster-whisper, so the encoder output is decoded from too.
             detected = _allowed(model.encode.detect(pcm), request)
             language, probability = detected.language, detected.probability
-        segments, info = model.transcribe(pcm, **self._options(request, language, len(pcm) / SAMPLE_RATE))
+        options = self._options(request, language, len(pcm) / SAMPLE_RATE)
+        options["suppress_tokens"] = [-1, *_foreign(model, request, [language])]
+        segments, info = model.transcribe(pcm, **options)
         guess = LanguageGuess(info.language, probability)
         return guess, self._convert(self._without_hallucinations(segments, pcm), pcm, request, model, info.language)
 
@@ -155,7 +158,7 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=_suppressed(tokenizers[0]),
+            suppress_tokens=_suppressed(model, tokenizers[0], request, languages),
         )
         out = []
         for item, tokenizer, language, result in zip(items, tokenizers, languages, results, strict=True):
@@ -331,7 +334,7 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
             max_length=224,
-            suppress_tokens=_suppressed(tokenizer),
+            suppress_tokens=_suppressed(model, tokenizer, request, [tokenizer.language_code]),
         )[0]
 
     @classmethod
@@ -393,10 +396,19 @@ def _tokenizer(model: Any, request: TranscriptionRequest, language: str) -> Any:
     return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
 
 
-def _suppressed(tokenizer: Any) -> list[int]:
+def _suppressed(
+    model: Any, tokenizer: Any, request: TranscriptionRequest, languages: Sequence[str | None]
+) -> list[int]:
     from faster_whisper.transcribe import get_suppressed_tokens
 
-    return list(get_suppressed_tokens(tokenizer, [-1]))
+    return list(get_suppressed_tokens(tokenizer, [-1, *_foreign(model, request, languages)]))
+
+
+def _foreign(model: Any, request: TranscriptionRequest, languages: Sequence[str | None]) -> list[int]:
+    """Letters of scripts the languages are not written in (a transcript, not a translation)."""
+    if request.task is not Task.TRANSCRIBE or any(lang is None for lang in languages):
+        return []
+    return foreign_tokens(model.hf_tokenizer, [lang for lang in languages if lang is not None])
 
 
 def _ranked(alternatives: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
