@@ -262,6 +262,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         reserve=settings.reserve_workers,
         starve_seconds=settings.lane_starve_seconds,
         nice=settings.worker_nice,
+        heap_trim_seconds=settings.heap_trim_seconds,
     )
 
 

@@ -279,7 +279,7 @@ class Settings(BaseSettings):
     """An idle keep-alive connection is closed after this long."""
     heap_trim_seconds: float = Field(default=60.0, ge=0)
     """How often the server hands memory freed by its threads back to the system (glibc's
-    malloc_trim; docs/reliability.md, Soak); 0: never."""
+    malloc_trim; docs/reliability.md, Soak), and each worker after an assignment; 0: never."""
 
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core.audio import DecodeLimits, decode
-from app.core.errors import SttError
+from app.core.errors import SttError, UnsupportedMedia
 from app.core.types import AudioInput
 from tests.audio_tools import encode, read_pcm, wav_bytes
 
@@ -68,4 +68,14 @@ def test_mutated_files_decode_or_are_refused(spool: Path, data: bytes) -> None:
     else:
         assert pcm.frames <= LIMITS.max_seconds * 16000
         pcm.close()
+    assert list(spool.iterdir()) == []
+
+
+def test_a_wav_of_zero_bit_samples_is_refused(spool: Path) -> None:
+    # Found by the fuzzer: PyAV opens it with no codec, and every stream attribute then raises.
+    data = bytearray(SEEDS["wav"])
+    assert data[34:36] == (16).to_bytes(2, "little")  # bits per sample
+    data[34:36] = bytes(2)
+    with pytest.raises(UnsupportedMedia):
+        decode(AudioInput(data=bytes(data)), LIMITS, keep_channels=False, tmp_dir=spool)
     assert list(spool.iterdir()) == []

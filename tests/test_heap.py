@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from app.core.audio import DecodeLimits
+from app.core.engine import PipelineConfig
 from app.core.heap import trim_heap, trim_periodically
+from app.core.types import AudioInput, TranscriptionRequest
+from app.core.worker import worker_main
+from tests.audio_tools import wav_bytes
+from tests.fakes import FakeEngineFactory
+
+LIMITS = DecodeLimits(max_seconds=60, max_decoded_bytes=2**26, max_channels=2, max_sample_rate=48000)
 
 
 def _rss_mb() -> float:
@@ -53,3 +63,32 @@ async def test_trims_on_its_interval_until_cancelled() -> None:
 
 async def test_without_malloc_trim_it_ends_at_once() -> None:
     await asyncio.wait_for(trim_periodically(0.01, None), 1)
+
+
+@pytest.mark.parametrize(("every", "trims"), [(1e-6, 3), (3600.0, 0), (0.0, 0)])
+def test_a_worker_trims_after_an_assignment_at_most_as_often_as_asked(tmp_path: Path, every: float, trims: int) -> None:
+    context = multiprocessing.get_context("fork")  # the counting trim is not picklable
+    parent, child = context.Pipe()
+    counted = context.Value("i", 0)
+
+    def trim() -> bool:
+        with counted.get_lock():
+            counted.value += 1
+        return True
+
+    config = PipelineConfig(limits=LIMITS, tmp_dir=tmp_path, block_seconds=300)
+    process = context.Process(
+        target=worker_main,
+        args=(child, context.Value("q", 0), FakeEngineFactory(), config, 0),
+        kwargs={"trim_every": every, "trim": trim},
+    )
+    process.start()
+    assert parent.recv() == ("ready",)
+    request = TranscriptionRequest(audio=AudioInput(data=wav_bytes(np.zeros(16000, np.float32))))
+    for assignment in range(1, 4):  # the abort value 0 would cancel task 0
+        parent.send(("plan", assignment, (assignment, request, True, str(tmp_path / f"{assignment}.pcm")), False))
+        answer = parent.recv()
+        assert answer[:2] == ("done", assignment) and len(answer[2][1]) == 1, answer
+    parent.send(None)
+    process.join(10)
+    assert process.exitcode == 0 and counted.value == trims

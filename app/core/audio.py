@@ -114,6 +114,8 @@ def decode(
         if not container.streams.audio:
             raise UnsupportedMedia("The file has no audio stream.", param="file")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # no decoder for what the header declares (a WAV of 0-bit samples)
+            raise UnsupportedMedia(UNDECODABLE, param="file")
         channels = stream.channels or 1
         if channels > limits.max_channels:
             raise InvalidArgument(f"{channels} channels is more than the limit of {limits.max_channels}", param="file")

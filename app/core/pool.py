@@ -125,7 +125,7 @@ class DecoderPool:
         process = self._ctx.Process(
             target=worker_main,
             args=(child, abort, self.factory, self.config.pipeline, self.config.worker_max_jobs),
-            kwargs={"nice": 0 if reserve else self.config.nice},
+            kwargs={"nice": 0 if reserve else self.config.nice, "trim_every": self.config.heap_trim_seconds},
             name=f"asr-{'reserve' if reserve else 'worker'}-{slot}",
             daemon=True,
         )

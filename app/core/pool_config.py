@@ -48,6 +48,8 @@ class PoolConfig:
     nice: int = 0
     """OS niceness added to the regular workers, so a reserve worker (and the event loop) gets its
     core first when they contend."""
+    heap_trim_seconds: float = 0.0
+    """A worker hands freed memory back to the system after an assignment, at most this often; 0: never."""
 
     def lane(self, lane: Lane) -> LaneConfig:
         return self.lanes.get(lane, LaneConfig(self.queue_size, 0.0))

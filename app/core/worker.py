@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 from app.core.engine import Engine, EngineFactory, PipelineConfig
 from app.core.errors import SttError, to_wire
+from app.core.heap import trim_heap
 from app.core.pipeline import WindowResult, WindowWork, decode_windows, make_plan, window_work
 
 log = logging.getLogger("asr.worker")
@@ -34,6 +37,8 @@ def worker_main(
     max_jobs: int,
     *,
     nice: int = 0,
+    trim_every: float = 0.0,
+    trim: Callable[[], bool] | None = trim_heap,
 ) -> None:
     # The parent owns shutdown: Ctrl-C and SIGTERM reach it, and it stops workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -52,7 +57,7 @@ def worker_main(
     def should_abort(task: int) -> bool:
         return abort.value in (task, PREEMPT)
 
-    served = 0
+    served, trimmed = 0, time.monotonic()
     while True:
         try:
             message = conn.recv()
@@ -71,6 +76,11 @@ def worker_main(
         served += 1
         if max_jobs and served >= max_jobs:
             return
+        if trim is not None and trim_every and time.monotonic() - trimmed >= trim_every:
+            # After the answer is sent: the decode's freed buffers (audio, encoder output) go back
+            # to the system between assignments, not only when ASR_WORKER_MAX_JOBS recycles us.
+            trim()
+            trimmed = time.monotonic()
 
 
 def _run(engine: Engine, config: PipelineConfig, kind: str, payload: Any, wide: bool, should_abort: Any) -> Any:

@@ -56,16 +56,23 @@ class Calls:
     def __init__(self, state: Any) -> None:
         self.state = state
         self.closing = False
-        self._open: set[asyncio.Task[Any]] = set()
+        self._open: dict[asyncio.Task[Any], Context] = {}
+        self._answered: set[asyncio.Task[Any]] = set()
 
     async def close(self, wait: float) -> None:
         """Shutdown: every call still open ends now with a retryable UNAVAILABLE (a client would
         otherwise see the transport torn down, INTERNAL or UNAVAILABLE by chance)."""
         self.closing = True
-        for task in list(self._open):
+        calls = dict(self._open)
+        for task, context in calls.items():
+            # The status first: the call's own cleanup (its decodes cancelled and awaited) may take
+            # longer than the server's grace, and the server then ends it with "Cancelling all calls".
+            self._answered.add(task)
+            with contextlib.suppress(grpc.aio.AbortError, grpc.aio.UsageError):
+                await context.abort_with_status(status_of(Unavailable(RESTARTING)))
             task.cancel()
-        if self._open:
-            await asyncio.wait(list(self._open), timeout=wait)
+        if calls:
+            await asyncio.wait(list(calls), timeout=wait)
 
     async def admit(self, context: Context) -> None:
         keys = self.state.settings.api_keys
@@ -91,23 +98,25 @@ class Calls:
         error: SttError | None = None
         task = asyncio.current_task()
         assert task is not None
-        self._open.add(task)
+        self._open[task] = context
         try:
             if self.closing:
                 raise Unavailable(RESTARTING)
             await self.admit(context)
             yield
         except asyncio.CancelledError:
-            if self.closing:  # cancelled by close(), not by the client: answer it
+            if self.closing:  # cancelled by close(), not by the client, which answered it
                 error = Unavailable(RESTARTING)
-                await context.abort_with_status(status_of(error))
+                if task not in self._answered:
+                    await context.abort_with_status(status_of(error))
             error = Cancelled("the client cancelled the call")  # counted, not answered: the call is gone
             raise
         except Exception as exc:
             error = _as_error(exc)
             await context.abort_with_status(status_of(error))
         finally:
-            self._open.discard(task)
+            self._open.pop(task, None)
+            self._answered.discard(task)
             self.record(route, started, error)
 
     def unary(self, route: str, handler: Unary) -> Unary:
