@@ -125,6 +125,7 @@ def p50(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=6, help="English clips per stream (in table order)")
+    parser.add_argument("--streams", default="1,2,4", help="stream counts, comma-separated")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = ENGLISH[: args.clips]
@@ -139,7 +140,7 @@ def main() -> None:
         whole_wer = wer([reference], [whole])
         long_wav = wav_bytes(long_clip()[0])
         for label, load in (("idle", None), ("2 x 200 s decoding", long_wav)):
-            for streams in (1, 2, 4):
+            for streams in (int(n) for n in args.streams.split(",")):
                 context: AbstractContextManager[None] = sync_load(url, load, 2) if load else nullcontext()
                 with context:
                     if load:

@@ -35,6 +35,12 @@ def test_hindi_may_not_hold_the_letters_whisper_base_mixed_into_it(vocabulary: t
     assert not set(ids(vocabulary, "আমি ভাত খাই।")) & set(foreign_tokens(vocabulary, ["bn"]))
 
 
+def test_a_language_written_in_two_scripts_may_use_either(vocabulary: tokenizers.Tokenizer) -> None:
+    punjabi = set(foreign_tokens(vocabulary, ["pa"]))  # Gurmukhi in India, Shahmukhi in Pakistan
+    assert not set(ids(vocabulary, "ਪੰਜਾਬੀ پنجابی")) & punjabi
+    assert set(ids(vocabulary, " க")) <= punjabi and set(ids(vocabulary, "е")) <= punjabi
+
+
 def test_bytes_count_once_they_fix_the_script() -> None:
     tamil_ka, devanagari_ka = "க".encode(), "क".encode()
     assert scripts_of(tamil_ka[:2]) == {"tamil"}  # E0 AE: only Tamil begins so

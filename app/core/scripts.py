@@ -50,7 +50,7 @@ BLOCKS: dict[str, tuple[tuple[int, int], ...]] = {
 SCRIPTS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("hi", "mr", "ne", "sa"), frozenset({"devanagari"})),
     **dict.fromkeys(("bn", "as"), frozenset({"bengali"})),
-    "pa": frozenset({"gurmukhi"}),
+    "pa": frozenset({"gurmukhi", "arabic"}),  # Gurmukhi in India, Shahmukhi in Pakistan
     "gu": frozenset({"gujarati"}),
     "ta": frozenset({"tamil"}),
     "te": frozenset({"telugu"}),
@@ -67,7 +67,8 @@ SCRIPTS: dict[str, frozenset[str]] = {
     "am": frozenset({"ethiopic"}),
     "el": frozenset({"greek"}),
     **dict.fromkeys(("he", "yi"), frozenset({"hebrew"})),
-    **dict.fromkeys(("ar", "fa", "ur", "ps", "sd"), frozenset({"arabic"})),
+    **dict.fromkeys(("ar", "fa", "ur", "ps"), frozenset({"arabic"})),
+    "sd": frozenset({"arabic", "devanagari"}),  # Sindhi: Arabic script in Pakistan, Devanagari in India
     **dict.fromkeys(("ru", "uk", "be", "bg", "mk", "sr", "kk", "tg", "mn", "ba", "tt"), frozenset({"cyrillic"})),
     "ko": frozenset({"hangul", "han"}),
     "ja": frozenset({"kana", "han"}),
