@@ -12,7 +12,7 @@ wall times from when that audio was sent):
 Targets on 2 cores: first partial and final latency <= 1.0 s (p50) for one stream, <= 1.5x that at
 4 streams and under load, WER within +1 point of whole-file decoding.
 
-    .venv/bin/python -m bench.realtime [--clips N] [--out FILE]
+    .venv/bin/python -m bench.realtime [--clips N] [--streams 1,2,4] [--model NAME] [--out FILE]
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def pcm24(pcm: np.ndarray) -> bytes:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-def one_stream(url: str, audio: bytes, result: StreamResult) -> None:
-    ws_url = url.replace("http://", "ws://") + "/v1/realtime?intent=transcription&model=whisper-1"
+def one_stream(url: str, audio: bytes, result: StreamResult, model: str) -> None:
+    ws_url = url.replace("http://", "ws://") + f"/v1/realtime?intent=transcription&model={model}"
     step = int(24000 * CHUNK) * 2
     with connect(ws_url, max_size=None) as ws:
         ws.recv()
@@ -107,9 +107,9 @@ def one_stream(url: str, audio: bytes, result: StreamResult) -> None:
                 break
 
 
-def run(url: str, streams: int, audio: bytes) -> list[StreamResult]:
+def run(url: str, streams: int, audio: bytes, model: str) -> list[StreamResult]:
     results = [StreamResult() for _ in range(streams)]
-    threads = [threading.Thread(target=one_stream, args=(url, audio, r)) for r in results]
+    threads = [threading.Thread(target=one_stream, args=(url, audio, r, model)) for r in results]
     for thread in threads:
         thread.start()
         time.sleep(0.37)  # streams out of step, as real callers are
@@ -126,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=6, help="English clips per stream (in table order)")
     parser.add_argument("--streams", default="1,2,4", help="stream counts, comma-separated")
+    parser.add_argument("--model", default="whisper-1", help="the streams' and the whole file's model")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = ENGLISH[: args.clips]
@@ -134,8 +135,11 @@ def main() -> None:
     refs = references()
     reference = " ".join(refs[c] for c in clips)
     rows = []
-    with running_server(workers=2, threads=1, env={"ASR_RESERVE_WORKERS": "1"}) as url:
-        files, data = {"file": ("a.wav", wav_bytes(pcm))}, {"model": "whisper-1"}
+    env = {"ASR_RESERVE_WORKERS": "1"}
+    if args.model not in ("whisper-1", "whisper-base"):
+        env["ASR_MODELS"] = f"whisper-base,{args.model}"
+    with running_server(workers=2, threads=1, env=env) as url:
+        files, data = {"file": ("a.wav", wav_bytes(pcm))}, {"model": args.model}
         whole = httpx.post(url + "/v1/audio/transcriptions", files=files, data=data, timeout=600).json()["text"]
         whole_wer = wer([reference], [whole])
         long_wav = wav_bytes(long_clip()[0])
@@ -145,7 +149,7 @@ def main() -> None:
                 with context:
                     if load:
                         time.sleep(3)
-                    results = run(url, streams, audio)
+                    results = run(url, streams, audio, args.model)
                 first = [v for r in results for v in r.first_partial]
                 gap = [v for r in results for v in r.partial_gap]
                 commit = [v for r in results for v in r.after_commit]
@@ -159,7 +163,8 @@ def main() -> None:
     context_lines = [
         machine_info(),
         f"{len(clips)} English clips ({len(pcm) / 16000:.0f} s with 1.2 s gaps) per stream at real-time pace, "
-        f"24 kHz PCM in 100 ms appends; server VAD {TURN['silence_duration_ms']} ms; 2 workers + reserve.",
+        f"24 kHz PCM in 100 ms appends; server VAD {TURN['silence_duration_ms']} ms; 2 workers + reserve; "
+        f"model {args.model}.",
     ]
     header = ["load", "streams", "first partial s", "partial gap s", "final after commit s",
               "final after speech s", "live WER", "whole-file WER"]  # fmt: skip

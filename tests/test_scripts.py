@@ -9,7 +9,7 @@ import tokenizers
 from app.core.models import build_registry
 from app.core.scripts import foreign_tokens, scripts_of
 from app.core.types import Task, TranscriptionRequest
-from app.core.whisper import _foreign
+from app.core.whisper_parts import foreign as _foreign
 from app.settings import Settings
 
 
@@ -51,7 +51,7 @@ def test_bytes_count_once_they_fix_the_script() -> None:
 
 
 def test_latin_languages_and_translations_are_left_alone(vocabulary: tokenizers.Tokenizer) -> None:
-    assert foreign_tokens(vocabulary, ["en"]) == [] and foreign_tokens(vocabulary, ["hi", "fr"]) == []
+    assert foreign_tokens(vocabulary, ["en"]) == () and foreign_tokens(vocabulary, ["hi", "fr"]) == ()
     both = set(foreign_tokens(vocabulary, ["hi", "ru"]))  # a batch of both: only what neither writes
     assert not set(ids(vocabulary, "ш देश")) & both and set(ids(vocabulary, " க")) <= both
 
@@ -60,5 +60,12 @@ def test_latin_languages_and_translations_are_left_alone(vocabulary: tokenizers.
 
     transcribe = TranscriptionRequest(language="hi")
     assert _foreign(Model, transcribe, ["hi"]) == foreign_tokens(vocabulary, ["hi"])
-    assert _foreign(Model, TranscriptionRequest(language="hi", task=Task.TRANSLATE), ["hi"]) == []
-    assert _foreign(Model, transcribe, [None]) == []
+    assert _foreign(Model, TranscriptionRequest(language="hi", task=Task.TRANSLATE), ["hi"]) == ()
+    assert _foreign(Model, transcribe, [None]) == ()
+
+
+def test_the_ids_are_listed_once_per_tokenizer_and_script_set(vocabulary: tokenizers.Tokenizer) -> None:
+    hindi = foreign_tokens(vocabulary, ["hi"])
+    assert foreign_tokens(vocabulary, ["mr"]) is hindi  # Marathi is written in Devanagari too
+    assert foreign_tokens(vocabulary, ["hi", "mr"]) is hindi
+    assert foreign_tokens(vocabulary, ["bn"]) is not hindi

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ import numpy as np
 from app.core.audio import SAMPLE_RATE
 from app.core.errors import InvalidArgument, Overloaded, SttError
 from app.core.live_audio import LiveConverter, LiveFormat
+from app.core.live_decode import LiveDecoder
 from app.core.live_events import (
     Cleared,
     Committed,
@@ -43,10 +44,9 @@ from app.core.live_events import (
     SpeechStopped,
     TurnDetection,
 )
-from app.core.live_text import without_repeats, words_after
 from app.core.service import SpeechService
 from app.core.stream_decode import ContainerStreamDecoder
-from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Transcript, TranscriptionRequest
+from app.core.types import Transcript, TranscriptionRequest
 from app.core.vad import FRAME, StreamingVad
 
 __all__ = [
@@ -54,8 +54,6 @@ __all__ = [
     "SpeechStarted", "SpeechStopped", "TurnDetection",
 ]  # fmt: skip
 
-FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
-CONTEXT_WORDS = 40
 T = TypeVar("T")
 
 
@@ -97,8 +95,6 @@ class LiveSession:
         spare: Callable[[], bool] = lambda: True,
         partials: bool = True,
     ) -> None:
-        self.service = service
-        self.template = template
         self.config = config
         self.turn = turn
         self.events: asyncio.Queue[Event] = asyncio.Queue()
@@ -118,10 +114,10 @@ class LiveSession:
         self._floor = 0  # audio before this sample belongs to committed utterances
         self._open: _Utterance | None = None
         self._items = 0
-        self._context = ""
-        self._language = template.language
+        self._decoder = LiveDecoder(
+            service, template, config, lambda: self.seconds_received - (clock() - self._started), clock
+        )
         self._last_final: asyncio.Task[None] | None = None
-        self._final_slots = asyncio.Semaphore(config.parallel_finals)
         self._partial: asyncio.Task[None] | None = None
         self._pending_seconds = 0.0  # committed, final not out yet
         self._drained = asyncio.Event()
@@ -129,7 +125,6 @@ class LiveSession:
         self._group = asyncio.TaskGroup()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.early_finals_dropped = 0  # decoded before a silence that speech then broke
-        self.finals_without_lead = 0  # decoded again: with the lead, Whisper stopped before them
 
     async def __aenter__(self) -> LiveSession:
         await self._group.__aenter__()
@@ -152,6 +147,11 @@ class LiveSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    @property
+    def finals_without_lead(self) -> int:
+        """Finals decoded again alone: with the lead, Whisper stopped before them."""
+        return self._decoder.finals_without_lead
 
     @property
     def seconds_received(self) -> float:
@@ -359,28 +359,10 @@ class LiveSession:
     ) -> None:
         seconds = (len(pcm) - lead) / SAMPLE_RATE
         try:
-            async with self._final_slots:
-                result = await (decoded if decoded is not None else self._decode_final(pcm, start, lead))
-            if isinstance(result, SttError):
-                raise result
-            transcript = replace(result, duration=len(pcm) / SAMPLE_RATE)  # an early one heard less silence
+            transcript = await self._decoder.finished(pcm, start, lead, decoded)
             if previous is not None:
                 await asyncio.shield(previous)  # finals come out in order
-            transcript = without_repeats(transcript)
-            if lead:
-                at, by_end = boundary
-                heard = transcript.text
-                transcript = words_after(
-                    transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=self.template.word_timestamps
-                )
-                transcript = replace(transcript, duration=seconds)
-                if heard and not transcript.text:
-                    transcript = await self._without_lead(pcm[lead:], start)
-            if self._language is None:
-                self._language = transcript.language  # pinned after the first utterance
-            if transcript.text:
-                # Whisper reads at most 223 prompt tokens: the last words are the useful context.
-                self._context = " ".join(transcript.text.split()[-CONTEXT_WORDS:])
+            transcript = await self._decoder.text(transcript, pcm, start, lead, boundary)
             self.events.put_nowait(Final(item, transcript, seconds))
         except SttError as exc:
             self.events.put_nowait(Failed(item, exc))
@@ -388,33 +370,10 @@ class LiveSession:
             self._pending_seconds -= seconds
             self._drained.set()
 
-    async def _without_lead(self, pcm: np.ndarray, start: int) -> Transcript:
-        """The utterance decoded again, alone: Whisper ended its output with the lead's last words
-        (seen at the end of a sentence: an end-of-text where the next segment began)."""
-        self.finals_without_lead += 1
-        async with self._final_slots:
-            result = await self._decode_final(pcm, start, 0)
-        if isinstance(result, SttError):
-            raise result
-        return without_repeats(replace(result, duration=len(pcm) / SAMPLE_RATE))
-
     def _lead(self, utterance: _Utterance, end: int) -> int:
         if (end - utterance.start) >= self.config.short_utterance_seconds * SAMPLE_RATE:
             return 0
         return min(int(self.config.lead_seconds * SAMPLE_RATE), utterance.start - self._base)
-
-    async def _decode_final(self, pcm: np.ndarray, start: int, lead: int) -> Transcript | SttError:
-        # The context is the latest final out by now: the previous one's at real-time pace; an
-        # older one while finals run side by side (a stream ahead of the decoders). With lead audio
-        # the context is heard, not read: the same words as a prompt too and Whisper may copy them
-        # ("we were all going direct to heaven" three times more).
-        request = self._request(pcm, self.template.beam_size, context=not lead)
-        if lead:
-            request = replace(request, word_timestamps=True)
-        try:
-            return await self._decode(request, start - lead, self.config.overload_wait_seconds)
-        except SttError as exc:
-            return exc  # a task of the group must not raise: its final reports it
 
     def _start_early(self, utterance: _Utterance, end: int) -> None:
         """The silence may be the end: decode the final now, if the decoders have room for a
@@ -424,7 +383,7 @@ class LiveSession:
         if self._partial is not None:
             self._partial.cancel()  # the final supersedes it
         lead = self._lead(utterance, end)
-        work = self._decode_final(self._slice(utterance.start - lead, end), utterance.start, lead)
+        work = self._decoder.final(self._slice(utterance.start - lead, end), utterance.start, lead)
         utterance.early = _EarlyFinal(end, lead, self._spawn(work))
 
     def _room_for_a_guess(self) -> bool:
@@ -460,43 +419,13 @@ class LiveSession:
 
     async def _interim(self, utterance: _Utterance, pcm: np.ndarray) -> None:
         try:
-            padding = self.config.partial_encoder_padding_seconds
-            request = replace(self._request(pcm, 1), encoder_padding_seconds=padding, preview=True)
-            transcript = await self._decode(request, utterance.start, 0.0)  # greedy: it is redone
+            transcript = await self._decoder.partial(pcm, utterance.start)
         except SttError:
             return  # a partial is only a preview; the final will say what went wrong
         if self._open is utterance and transcript.text:
             self.events.put_nowait(Partial(utterance.item, transcript.text))
         elif self._open is utterance and utterance.partials == 1:
             utterance.partials = 0  # nothing heard yet: the first partial is still to come
-
-    def _request(self, pcm: np.ndarray, beam_size: int | None, *, context: bool = True) -> TranscriptionRequest:
-        prompt = " ".join(p for p in (self.template.prompt, self._context if context else "") if p) or None
-        return replace(
-            self.template,
-            audio=AudioInput(data=pcm.tobytes(), raw=FLOAT_PCM),
-            language=self._language,
-            prompt=prompt,
-            beam_size=beam_size,
-        )
-
-    async def _decode(self, request: TranscriptionRequest, start: int, overload_wait: float) -> Transcript:
-        ahead = self.seconds_received - (self._clock() - self._started)
-        lane = Lane.LIVE if ahead <= self.config.live_burst_seconds else Lane.INTERACTIVE
-        delay, give_up = 0.05, self._clock() + overload_wait
-        while True:
-            try:
-                transcript = await self.service.transcribe(request, lane=lane)
-                break
-            except Overloaded:
-                if self._clock() + delay > give_up:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        offset = start / SAMPLE_RATE
-        end = offset + transcript.duration
-        segments: tuple[Segment, ...] = tuple(s.placed(offset, s.channel, end) for s in transcript.segments)
-        return replace(transcript, segments=segments)
 
     # -- buffers ----------------------------------------------------------------------------------
 

@@ -76,18 +76,23 @@ SCRIPTS: dict[str, frozenset[str]] = {
 }
 
 _analysed: dict[int, tuple[Any, list[tuple[int, frozenset[str]]]]] = {}
+_foreign: dict[tuple[int, frozenset[str]], tuple[int, ...]] = {}
 
 
-def foreign_tokens(hf_tokenizer: Any, languages: Iterable[str]) -> list[int]:
+def foreign_tokens(hf_tokenizer: Any, languages: Iterable[str]) -> tuple[int, ...]:
     """Ids of the tokens no language of `languages` is written with (none when one of them is
     written in Latin script or is unknown here)."""
     allowed: set[str] = set()
     for language in languages:
         scripts = SCRIPTS.get(language)
         if scripts is None:
-            return []
+            return ()
         allowed |= scripts
-    return [token for token, scripts in _scripts_of_tokens(hf_tokenizer) if not scripts <= allowed]
+    key = (id(hf_tokenizer), frozenset(allowed))
+    if key not in _foreign:  # every decode asks: the 8.5 k ids are listed once per script set
+        marked = _scripts_of_tokens(hf_tokenizer)  # holds the tokenizer, so its id is not reused
+        _foreign[key] = tuple(token for token, scripts in marked if not scripts <= allowed)
+    return _foreign[key]
 
 
 def scripts_of(raw: bytes) -> frozenset[str]:

@@ -19,8 +19,9 @@ from app.core.audio import SAMPLE_RATE
 from app.core.engine import BatchItem, LanguageGuess
 from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
-from app.core.scripts import foreign_tokens
-from app.core.types import Alternative, Segment, Task, TranscriptionRequest, Word
+from app.core.types import Alternative, Segment, TranscriptionRequest, Word
+from app.core.whisper_nbest import segment_nbest, window_nbest
+from app.core.whisper_parts import foreign, has_speech, prompt_tokens, suppressed, tokenizer_for
 from app.core.windows import Span
 
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -119,14 +120,14 @@ class WhisperEngine:
             language = "en"  # SpeechService.prepare has refused translation and other languages
         words = request.word_timestamps or request.word_confidence
         if request.alternatives > 1 and not words and len(pcm) <= WINDOW * SAMPLE_RATE:
-            return self._nbest_window(model, pcm, request, language)
+            return window_nbest(model, pcm, request, language, self.config.beam_size)
         probability = 1.0
         if language is None:
             # Detected here, not by faster-whisper, so the encoder output is decoded from too.
             detected = _allowed(model.encode.detect(pcm), request)
             language, probability = detected.language, detected.probability
         options = self._options(request, language, len(pcm) / SAMPLE_RATE)
-        options["suppress_tokens"] = [-1, *_foreign(model, request, [language])]
+        options["suppress_tokens"] = [-1, *foreign(model, request, [language])]
         segments, info = model.transcribe(pcm, **options)
         guess = LanguageGuess(info.language, probability)
         return guess, self._convert(self._without_hallucinations(segments, pcm), pcm, request, model, info.language)
@@ -148,8 +149,8 @@ class WhisperEngine:
         if any(lang is None for lang in languages):
             detected = [ranked[0][0][2:-2] for ranked in model.model.detect_language(encoded)]
             languages = [lang or found for lang, found in zip(languages, detected, strict=True)]
-        tokenizers = [_tokenizer(model, request, lang or "en") for lang in languages]
-        prompts = [self._prompt(model, tok, request, with_timestamps=True) for tok in tokenizers]
+        tokenizers = [tokenizer_for(model, request, lang or "en") for lang in languages]
+        prompts = [prompt_tokens(model, tok, request, with_timestamps=True) for tok in tokenizers]
         results = model.model.generate(
             encoded,
             prompts,
@@ -158,7 +159,7 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=_suppressed(model, tokenizers[0], request, languages),
+            suppress_tokens=suppressed(model, tokenizers[0], request, languages),
         )
         out = []
         for item, tokenizer, language, result in zip(items, tokenizers, languages, results, strict=True):
@@ -187,7 +188,7 @@ class WhisperEngine:
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
         if result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
-            return [] if not self._has_speech(item.pcm) else None
+            return [] if not has_speech(item.pcm) else None
         if get_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD or avg_logprob < LOG_PROB_THRESHOLD:
             return None
         duration = len(item.pcm) / SAMPLE_RATE
@@ -196,7 +197,7 @@ class WhisperEngine:
         segments = self._pieces(tokenizer, pieces, duration, avg_logprob, float(result.no_speech_prob))
         cut = seek * SAMPLE_RATE // model.frames_per_second
         rest = item.pcm[cut:]
-        if len(rest) > SAMPLE_RATE // 2 and self._has_speech(rest):
+        if len(rest) > SAMPLE_RATE // 2 and has_speech(rest):
             # Whisper stopped before speech that is still there: as the sequential decoder does,
             # decode on from that point.
             _, more = self.transcribe(rest, item.request, item.language)
@@ -245,45 +246,6 @@ class WhisperEngine:
             options["max_new_tokens"] = PREVIEW_TOKENS + round(PREVIEW_TOKENS_PER_SECOND * seconds)
         return options
 
-    @staticmethod
-    def _prompt(model: Any, tokenizer: Any, request: TranscriptionRequest, *, with_timestamps: bool) -> list[int]:
-        previous = tokenizer.encode(" " + request.prompt.strip()) if request.prompt else []
-        hotwords = " ".join(request.phrases) or None
-        return list(model.get_prompt(tokenizer, previous, without_timestamps=not with_timestamps, hotwords=hotwords))
-
-    def _nbest_window(
-        self, model: Any, pcm: np.ndarray, request: TranscriptionRequest, language: str | None
-    ) -> tuple[LanguageGuess, Iterator[Segment]]:
-        """Up to 30 s with no word times asked for: one encoder pass and one n-best beam search give
-        the segment and its alternatives together (half the work of decoding, then re-ranking)."""
-        encoded = _encode(model, pcm)
-        probability = 1.0
-        if language is None:
-            ranked = [(token[2:-2], p) for token, p in model.model.detect_language(encoded)[0]]
-            candidates = request.language_candidates
-            allowed = [(code, p) for code, p in ranked if not candidates or code in candidates]
-            language, probability = (allowed or ranked)[0]
-        tokenizer = _tokenizer(model, request, language)
-        prompt = self._prompt(model, tokenizer, request, with_timestamps=False)
-        result = self._search(model, encoded, tokenizer, request, prompt)
-        guess = LanguageGuess(language, float(probability))
-        if result.no_speech_prob > 0.5 and not self._has_speech(pcm):
-            return guess, iter(())
-        hypotheses = _distinct(tokenizer, result, [])
-        if not hypotheses:
-            return guess, iter(())
-        segment = Segment(
-            start=0.0,
-            end=len(pcm) / SAMPLE_RATE,
-            text=hypotheses[0].text,
-            confidence=hypotheses[0].confidence,
-            alternatives=tuple(hypotheses),
-            tokens=tuple(result.sequences_ids[0]),
-            avg_logprob=float(result.scores[0]),
-            no_speech_prob=float(result.no_speech_prob),
-        )
-        return guess, iter((segment,))
-
     def _convert(
         self, segments: Any, pcm: np.ndarray, request: TranscriptionRequest, model: Any, language: str
     ) -> Iterator[Segment]:
@@ -291,7 +253,7 @@ class WhisperEngine:
             alternatives: tuple[Alternative, ...] = ()
             confidence = min(1.0, math.exp(s.avg_logprob))
             if request.alternatives > 1:
-                alternatives = self._nbest(model, pcm, s, request, language, confidence)
+                alternatives = segment_nbest(model, pcm, s, request, language, confidence, self.config.beam_size)
             yield Segment(
                 start=float(s.start),
                 end=float(s.end),
@@ -308,34 +270,6 @@ class WhisperEngine:
                 temperature=float(s.temperature or 0.0),
                 seek=int(s.seek),
             )
-
-    def _nbest(
-        self, model: Any, pcm: np.ndarray, s: Any, request: TranscriptionRequest, language: str, confidence: float
-    ) -> tuple[Alternative, ...]:
-        """N-best for one segment: CTranslate2's num_hypotheses on the segment's own window."""
-        piece = pcm[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)]
-        tokenizer = _tokenizer(model, request, language)
-        result = self._search(
-            model, _encode(model, piece), tokenizer, request, [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-        )
-        found = _distinct(tokenizer, result, [Alternative(s.text.strip(), confidence)])[: request.alternatives]
-        return _ranked(found)
-
-    def _search(
-        self, model: Any, encoded: Any, tokenizer: Any, request: TranscriptionRequest, prompt: list[int]
-    ) -> Any:
-        """One beam search returning the request's number of scored hypotheses."""
-        n = request.alternatives
-        return model.model.generate(
-            encoded,
-            [prompt],
-            beam_size=max(n, request.beam_size or self.config.beam_size),
-            num_hypotheses=n,
-            return_scores=True,
-            return_no_speech_prob=True,
-            max_length=224,
-            suppress_tokens=_suppressed(model, tokenizer, request, [tokenizer.language_code]),
-        )[0]
 
     @classmethod
     def _without_hallucinations(cls, segments: Any, pcm: np.ndarray) -> Iterator[Any]:
@@ -354,14 +288,8 @@ class WhisperEngine:
                 yield segment
             else:
                 doubtful.append(segment)
-        if doubtful and cls._has_speech(pcm):
+        if doubtful and has_speech(pcm):
             yield from doubtful
-
-    @staticmethod
-    def _has_speech(pcm: np.ndarray) -> bool:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
 
 
 def _too_fast(segment: Any, duration: float) -> bool:
@@ -382,53 +310,3 @@ def _allowed(probabilities: Sequence[tuple[str, float]], request: TranscriptionR
         return LanguageGuess(candidates[0], 0.0)
     probability, language = max(allowed)
     return LanguageGuess(language, float(probability))
-
-
-def _encode(model: Any, pcm: np.ndarray) -> Any:
-    from faster_whisper.audio import pad_or_trim
-
-    return model.encode(pad_or_trim(model.feature_extractor(pcm)))
-
-
-def _tokenizer(model: Any, request: TranscriptionRequest, language: str) -> Any:
-    from faster_whisper.tokenizer import Tokenizer
-
-    return Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=request.task.value, language=language)
-
-
-def _suppressed(
-    model: Any, tokenizer: Any, request: TranscriptionRequest, languages: Sequence[str | None]
-) -> list[int]:
-    from faster_whisper.transcribe import get_suppressed_tokens
-
-    return list(get_suppressed_tokens(tokenizer, [-1, *_foreign(model, request, languages)]))
-
-
-def _foreign(model: Any, request: TranscriptionRequest, languages: Sequence[str | None]) -> list[int]:
-    """Letters of scripts the languages are not written in (a transcript, not a translation)."""
-    if request.task is not Task.TRANSCRIBE or any(lang is None for lang in languages):
-        return []
-    return foreign_tokens(model.hf_tokenizer, [lang for lang in languages if lang is not None])
-
-
-def _ranked(alternatives: tuple[Alternative, ...]) -> tuple[Alternative, ...]:
-    """Confidences that agree with the order. The first alternative is the segment's own decode
-    (scored by its mean token log-probability), the others the beam's (scored by the search): the
-    two measures differ, so the first takes the best score of either and each later one is capped
-    by the one before it."""
-    if not alternatives:
-        return alternatives
-    top = max(a.confidence for a in alternatives)
-    ranked = [Alternative(alternatives[0].text, top)]
-    for a in alternatives[1:]:
-        ranked.append(Alternative(a.text, min(a.confidence, ranked[-1].confidence)))
-    return tuple(ranked)
-
-
-def _distinct(tokenizer: Any, result: Any, found: list[Alternative]) -> tuple[Alternative, ...]:
-    """`found` followed by the beam's hypotheses it does not already hold, best first."""
-    for ids, score in zip(result.sequences_ids, result.scores, strict=True):
-        text = tokenizer.decode(ids).strip()
-        if text and all(text != a.text for a in found):
-            found.append(Alternative(text, min(1.0, math.exp(score))))
-    return tuple(found)
