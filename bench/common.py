@@ -136,7 +136,7 @@ class RawEngine:
         registry = build_registry([MODEL], {}, MODEL, self.settings.cache_dir)
         engine = WhisperConfig(models=tuple(registry.specs.values()), threads=threads)()
         self.model = engine.models[MODEL]
-        self.options = engine._options(_plain_request(), None)
+        self.options = engine._options(_plain_request(), None, 30.0)  # seconds: only a preview uses them
 
     def transcribe(self, pcm: np.ndarray) -> str:
         """Decode fully (the segment generator is consumed) and return the text."""

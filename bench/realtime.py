@@ -12,7 +12,7 @@ wall times from when that audio was sent):
 Targets on 2 cores: first partial and final latency <= 1.0 s (p50) for one stream, <= 1.5x that at
 4 streams and under load, WER within +1 point of whole-file decoding.
 
-    .venv/bin/python -m bench.realtime [--clips N] [--streams 1,2,4] [--model NAME] [--out FILE]
+    .venv/bin/python -m bench.realtime [--clips N] [--streams 1,2,4] [--model NAME] [--idle-only] [--out FILE]
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6, help="English clips per stream (in table order)")
     parser.add_argument("--streams", default="1,2,4", help="stream counts, comma-separated")
     parser.add_argument("--model", default="whisper-1", help="the streams' and the whole file's model")
+    parser.add_argument("--idle-only", action="store_true", help="leave out the rows under load")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = ENGLISH[: args.clips]
@@ -143,7 +144,8 @@ def main() -> None:
         whole = httpx.post(url + "/v1/audio/transcriptions", files=files, data=data, timeout=600).json()["text"]
         whole_wer = wer([reference], [whole])
         long_wav = wav_bytes(long_clip()[0])
-        for label, load in (("idle", None), ("2 x 200 s decoding", long_wav)):
+        loads = [("idle", None), ("2 x 200 s decoding", long_wav)][: 1 if args.idle_only else 2]
+        for label, load in loads:
             for streams in (int(n) for n in args.streams.split(",")):
                 context: AbstractContextManager[None] = sync_load(url, load, 2) if load else nullcontext()
                 with context:
