@@ -16,7 +16,6 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +26,11 @@ from app.core.engine import EngineFactory
 from app.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded, SttError, Unavailable, from_wire
 from app.core.pipeline import Plan, WindowResult, merge, window_work
 from app.core.pool_config import Assignment, LaneConfig, NullObserver, PoolConfig, PoolObserver, Worker
+from app.core.pool_workers import follow, join, send, start_worker
 from app.core.scheduler import PLAN, Item, Job, OnSegment, Scheduler
 from app.core.types import Lane, Transcript, TranscriptionRequest
 from app.core.windows import Window
-from app.core.worker import PREEMPT, worker_main
+from app.core.worker import PREEMPT
 
 log = logging.getLogger("asr.pool")
 __all__ = ["DecoderPool", "Job", "LaneConfig", "OnSegment", "PoolConfig"]
@@ -107,47 +107,15 @@ class DecoderPool:
         workers = list(self._workers.values())
         for w in workers:
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._write, w, None)
-        await asyncio.gather(*(asyncio.to_thread(self._join, w, timeout) for w in workers))
+                await asyncio.to_thread(send, w, None)
+        await asyncio.gather(*(asyncio.to_thread(join, w, timeout) for w in workers))
         self.fail_all(Unavailable("the server is shutting down"))
 
-    @staticmethod
-    def _join(worker: Worker, timeout: float) -> None:
-        worker.process.join(timeout)
-        if worker.process.is_alive():
-            worker.process.kill()
-            worker.process.join(5)
-
     async def _spawn(self, slot: int) -> None:
-        parent, child = self._ctx.Pipe()
-        abort = self._ctx.Value("q", 0)
-        reserve = slot >= self.config.workers
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(child, abort, self.factory, self.config.pipeline, self.config.worker_max_jobs),
-            kwargs={"nice": 0 if reserve else self.config.nice, "trim_every": self.config.heap_trim_seconds},
-            name=f"asr-{'reserve' if reserve else 'worker'}-{slot}",
-            daemon=True,
-        )
-        await asyncio.to_thread(process.start)
-        child.close()  # so the parent sees EOF when the worker dies
-        worker = Worker(slot, process, parent, abort, reserve=reserve)
+        worker = await asyncio.to_thread(start_worker, self._ctx, slot, self.factory, self.config)
         self._workers[slot] = worker
-        threading.Thread(target=self._read, args=(worker,), name=f"asr-reader-{slot}", daemon=True).start()
-
-    def _read(self, worker: Worker) -> None:
         assert self._loop is not None
-        try:
-            while True:
-                message = worker.conn.recv()
-                self._loop.call_soon_threadsafe(self._on_message, worker, message)
-        except (EOFError, OSError):
-            pass
-        worker.process.join()
-        try:
-            self._loop.call_soon_threadsafe(self._on_exit, worker)
-        except RuntimeError:  # loop already closed at interpreter shutdown
-            pass
+        follow(worker, self._loop, self._on_message, self._on_exit)
 
     # -- admission ---------------------------------------------------------------------------
     async def transcribe(
@@ -259,14 +227,9 @@ class DecoderPool:
     async def _send(self, worker: Worker, message: Any) -> None:
         try:
             # Messages are written off the loop; one lock per pipe keeps frames whole.
-            await asyncio.to_thread(self._write, worker, message)
+            await asyncio.to_thread(send, worker, message)
         except OSError:
             pass  # the reader thread reports the dead worker
-
-    @staticmethod
-    def _write(worker: Worker, message: Any) -> None:
-        with worker.lock:
-            worker.conn.send(message)
 
     # -- replies -------------------------------------------------------------------------------
     def _on_message(self, worker: Worker, message: tuple[Any, ...]) -> None:
