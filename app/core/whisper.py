@@ -21,7 +21,7 @@ from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
 from app.core.types import Alternative, Segment, TranscriptionRequest, Word
 from app.core.whisper_nbest import segment_nbest, window_nbest
-from app.core.whisper_parts import foreign, has_speech, prompt_tokens, suppressed, tokenizer_for
+from app.core.whisper_parts import foreign, has_speech, likeliest_language, prompt_tokens, suppressed, tokenizer_for
 from app.core.windows import Span
 
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -107,7 +107,7 @@ class WhisperEngine:
         # `pcm` next.
         model = self.models[spec.name]
         self._pad(model, request)
-        return _allowed(model.encode.detect(pcm), request)
+        return likeliest_language(model.encode.detect(pcm), request)
 
     # -- decoding ----------------------------------------------------------------------------
     def transcribe(
@@ -124,7 +124,7 @@ class WhisperEngine:
         probability = 1.0
         if language is None:
             # Detected here, not by faster-whisper, so the encoder output is decoded from too.
-            detected = _allowed(model.encode.detect(pcm), request)
+            detected = likeliest_language(model.encode.detect(pcm), request)
             language, probability = detected.language, detected.probability
         options = self._options(request, language, len(pcm) / SAMPLE_RATE)
         options["suppress_tokens"] = [-1, *foreign(model, request, [language])]
@@ -300,13 +300,3 @@ def _too_fast(segment: Any, duration: float) -> bool:
     # Its end as the audio allows: Whisper times such a copy past the end of the window's audio.
     seconds = max(min(segment.end, duration) - segment.start, 0.0)
     return words >= MIN_FAST_WORDS and words > MAX_WORDS_PER_SECOND * seconds
-
-
-def _allowed(probabilities: Sequence[tuple[str, float]], request: TranscriptionRequest) -> LanguageGuess:
-    """The most likely language among the request's candidates (any when it names none)."""
-    candidates = request.language_candidates
-    allowed = [(p, lang) for lang, p in probabilities if not candidates or lang in candidates]
-    if not allowed:
-        return LanguageGuess(candidates[0], 0.0)
-    probability, language = max(allowed)
-    return LanguageGuess(language, float(probability))

@@ -12,7 +12,7 @@ import numpy as np
 from app.core.audio import SAMPLE_RATE
 from app.core.engine import LanguageGuess
 from app.core.types import Alternative, Segment, TranscriptionRequest
-from app.core.whisper_parts import encode, has_speech, prompt_tokens, suppressed, tokenizer_for
+from app.core.whisper_parts import encode, has_speech, likeliest_language, prompt_tokens, suppressed, tokenizer_for
 
 
 def window_nbest(
@@ -24,9 +24,8 @@ def window_nbest(
     probability = 1.0
     if language is None:
         ranked = [(token[2:-2], p) for token, p in model.model.detect_language(encoded)[0]]
-        candidates = request.language_candidates
-        allowed = [(code, p) for code, p in ranked if not candidates or code in candidates]
-        language, probability = (allowed or ranked)[0]
+        detected = likeliest_language(ranked, request)
+        language, probability = detected.language, detected.probability
     tokenizer = tokenizer_for(model, request, language)
     prompt = prompt_tokens(model, tokenizer, request, with_timestamps=False)
     result = search(model, encoded, tokenizer, request, prompt, beam_size)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.engine import LanguageGuess
 from app.core.scripts import foreign_tokens
 from app.core.types import Task, TranscriptionRequest
 
@@ -47,3 +48,13 @@ def has_speech(pcm: np.ndarray) -> bool:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     return bool(get_speech_timestamps(pcm, VadOptions(min_speech_duration_ms=100)))
+
+
+def likeliest_language(probabilities: Sequence[tuple[str, float]], request: TranscriptionRequest) -> LanguageGuess:
+    """The most likely language among the request's candidates (any when it names none)."""
+    candidates = request.language_candidates
+    allowed = [(p, lang) for lang, p in probabilities if not candidates or lang in candidates]
+    if not allowed:
+        return LanguageGuess(candidates[0], 0.0)
+    probability, language = max(allowed)
+    return LanguageGuess(language, float(probability))
