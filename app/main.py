@@ -263,6 +263,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         starve_seconds=settings.lane_starve_seconds,
         nice=settings.worker_nice,
         heap_trim_seconds=settings.heap_trim_seconds,
+        worker_mmap_threshold_bytes=settings.worker_mmap_threshold_bytes,
     )
 
 

@@ -280,6 +280,10 @@ class Settings(BaseSettings):
     heap_trim_seconds: float = Field(default=60.0, ge=0)
     """How often the server hands memory freed by its threads back to the system (glibc's
     malloc_trim; docs/reliability.md, Soak), and each worker after an assignment; 0: never."""
+    worker_mmap_threshold_bytes: int = Field(default=0, ge=0, le=32 * 2**20)
+    """A worker maps each allocation of this many bytes or more on its own and frees it back to
+    the system at once (glibc's M_MMAP_THRESHOLD, fixed; docs/reliability.md, Soak); 0: glibc's
+    own threshold, which rises with the blocks freed."""
 
     api_keys: Annotated[list[str], NoDecode] = []
     """Comma-separated API keys; when set, every API route needs one (health and metrics do not)."""

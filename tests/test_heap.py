@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import multiprocessing
 import threading
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,65 @@ from tests.audio_tools import wav_bytes
 from tests.fakes import FakeEngineFactory
 
 LIMITS = DecodeLimits(max_seconds=60, max_decoded_bytes=2**26, max_channels=2, max_sample_rate=48000)
+
+
+class _MallInfo2(ctypes.Structure):
+    _FIELDS = (
+        "arena",
+        "ordblks",
+        "smblks",
+        "hblks",
+        "hblkhd",
+        "usmblks",
+        "fsmblks",
+        "uordblks",
+        "fordblks",
+        "keepcost",
+    )
+    _fields_ = [(name, ctypes.c_size_t) for name in _FIELDS]
+
+
+def _a_window_buffer_is_mapped() -> bool:
+    """After a 1 MB block is mapped and freed, is a 200 KB block (a window's buffer) mapped too?"""
+    mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
+    mallinfo2.restype = _MallInfo2
+    big = bytearray(2**20)
+    del big  # glibc's own threshold now rises past 1 MB
+    before = mallinfo2().hblks
+    buffer = bytearray(200_000)
+    mapped = mallinfo2().hblks > before
+    del buffer
+    return mapped
+
+
+class _ProbingFactory:
+    """Reports from inside the worker, once its allocator is set up, whether it maps a window's buffer."""
+
+    def __init__(self, seen: Synchronized) -> None:  # type: ignore[type-arg]
+        self.seen = seen
+
+    def __call__(self) -> object:
+        self.seen.value = int(_a_window_buffer_is_mapped())
+        return FakeEngineFactory()()
+
+
+@pytest.mark.parametrize(("threshold", "mapped"), [(0, False), (131072, True)])
+def test_a_worker_fixes_its_mmap_threshold_before_it_loads(tmp_path: Path, threshold: int, mapped: bool) -> None:
+    context = multiprocessing.get_context("spawn")  # a fresh allocator, as a real worker has
+    parent, child = context.Pipe()
+    seen, abort = context.Value("i", -1), context.Value("q", 0)  # held: start() drops its arguments
+    config = PipelineConfig(limits=LIMITS, tmp_dir=tmp_path, block_seconds=300)
+    process = context.Process(
+        target=worker_main,
+        args=(child, abort, _ProbingFactory(seen), config, 0),
+        kwargs={"mmap_threshold": threshold},
+    )
+    process.start()
+    child.close()  # so a child that dies is an EOFError here, not a wait
+    assert parent.recv() == ("ready",)
+    parent.send(None)
+    process.join(30)
+    assert process.exitcode == 0 and seen.value == int(mapped)
 
 
 def _rss_mb() -> float:

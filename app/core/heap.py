@@ -31,6 +31,24 @@ def _glibc_trim() -> Callable[[], bool] | None:
 trim_heap = _glibc_trim()
 """Returns whether memory was handed back; None where the C library has no malloc_trim."""
 
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def fix_mmap_threshold(size: int) -> bool:
+    """Map every allocation of `size` bytes or more on its own, and keep that threshold fixed.
+
+    glibc raises its threshold each time a mapped block is freed (up to 32 MB), so a worker's
+    per-window buffers (features, encoder output) soon land in the heap, where they stay as free
+    pages between decodes. Fixed, they are mapped and unmapped with each decode. Returns whether
+    the C library took it (False off glibc).
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, size))
+
 
 async def trim_periodically(every: float, trim: Callable[[], bool] | None = trim_heap) -> None:
     """Trim every `every` seconds until cancelled."""

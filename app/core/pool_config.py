@@ -50,6 +50,8 @@ class PoolConfig:
     core first when they contend."""
     heap_trim_seconds: float = 0.0
     """A worker hands freed memory back to the system after an assignment, at most this often; 0: never."""
+    worker_mmap_threshold_bytes: int = 0
+    """A worker maps blocks of this size or more on their own (a fixed glibc threshold); 0: glibc's own."""
 
     def lane(self, lane: Lane) -> LaneConfig:
         return self.lanes.get(lane, LaneConfig(self.queue_size, 0.0))

@@ -23,7 +23,11 @@ def start_worker(ctx: SpawnContext, slot: int, factory: EngineFactory, config: P
     process = ctx.Process(
         target=worker_main,
         args=(child, abort, factory, config.pipeline, config.worker_max_jobs),
-        kwargs={"nice": 0 if reserve else config.nice, "trim_every": config.heap_trim_seconds},
+        kwargs={
+            "nice": 0 if reserve else config.nice,
+            "trim_every": config.heap_trim_seconds,
+            "mmap_threshold": config.worker_mmap_threshold_bytes,
+        },
         name=f"asr-{'reserve' if reserve else 'worker'}-{slot}",
         daemon=True,
     )

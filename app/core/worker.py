@@ -22,7 +22,7 @@ from typing import Any
 
 from app.core.engine import Engine, EngineFactory, PipelineConfig
 from app.core.errors import SttError, to_wire
-from app.core.heap import trim_heap
+from app.core.heap import fix_mmap_threshold, trim_heap
 from app.core.pipeline import WindowResult, WindowWork, decode_windows, make_plan, window_work
 
 log = logging.getLogger("asr.worker")
@@ -39,6 +39,7 @@ def worker_main(
     nice: int = 0,
     trim_every: float = 0.0,
     trim: Callable[[], bool] | None = trim_heap,
+    mmap_threshold: int = 0,
 ) -> None:
     # The parent owns shutdown: Ctrl-C and SIGTERM reach it, and it stops workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -46,6 +47,8 @@ def worker_main(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if nice:
         os.nice(nice)
+    if mmap_threshold and not fix_mmap_threshold(mmap_threshold):
+        log.info("worker %d: this C library has no mallopt; the mmap threshold is left as it is", os.getpid())
     try:
         engine = factory()
     except Exception as exc:
