@@ -9,6 +9,9 @@ wall times from when that audio was sent):
 - final latency: from the commit (the VAD's end of the utterance) to its completed text, and from
   the end of speech (which adds the silence the VAD waits for);
 - WER of the finals against the references, beside the same audio decoded whole.
+Stream i plays the clips from the i-th on (then the first ones), 0.37 s after the stream before it:
+callers say different things, so their utterances end at different times. (Until 2026-12-04 every
+stream played the clips in the same order, so all finals of a 4-stream row fell due within 1.1 s.)
 Targets on 2 cores: first partial and final latency <= 1.0 s (p50) for one stream, <= 1.5x that at
 4 streams and under load, WER within +1 point of whole-file decoding.
 
@@ -107,9 +110,20 @@ def one_stream(url: str, audio: bytes, result: StreamResult, model: str) -> None
                 break
 
 
-def run(url: str, streams: int, audio: bytes, model: str) -> list[StreamResult]:
-    results = [StreamResult() for _ in range(streams)]
-    threads = [threading.Thread(target=one_stream, args=(url, audio, r, model)) for r in results]
+def rotated(clips: list[str], first: int) -> tuple[bytes, str]:
+    """The clips from the `first`-th on, then the ones before it, with gaps: audio and reference."""
+    order = clips[first % len(clips) :] + clips[: first % len(clips)]
+    refs = references()
+    pcm = np.concatenate([part for clip in order for part in (read_pcm(clip), GAP)])
+    return pcm24(pcm), " ".join(refs[c] for c in order)
+
+
+def run(url: str, streams: list[tuple[bytes, str]], model: str) -> list[StreamResult]:
+    results = [StreamResult() for _ in streams]
+    threads = [
+        threading.Thread(target=one_stream, args=(url, audio, r, model))
+        for (audio, _), r in zip(streams, results, strict=True)
+    ]
     for thread in threads:
         thread.start()
         time.sleep(0.37)  # streams out of step, as real callers are
@@ -132,9 +146,9 @@ def main() -> None:
     args = parser.parse_args()
     clips = ENGLISH[: args.clips]
     pcm = np.concatenate([part for clip in clips for part in (read_pcm(clip), GAP)])
-    audio = pcm24(pcm)
-    refs = references()
-    reference = " ".join(refs[c] for c in clips)
+    reference = rotated(clips, 0)[1]
+    counts = [int(n) for n in args.streams.split(",")]
+    streams = [rotated(clips, i) for i in range(max(counts))]
     rows = []
     env = {"ASR_RESERVE_WORKERS": "1"}
     if args.model not in ("whisper-1", "whisper-base"):
@@ -146,25 +160,29 @@ def main() -> None:
         long_wav = wav_bytes(long_clip()[0])
         loads = [("idle", None), ("2 x 200 s decoding", long_wav)][: 1 if args.idle_only else 2]
         for label, load in loads:
-            for streams in (int(n) for n in args.streams.split(",")):
+            for count in counts:
                 context: AbstractContextManager[None] = sync_load(url, load, 2) if load else nullcontext()
                 with context:
                     if load:
                         time.sleep(3)
-                    results = run(url, streams, audio, args.model)
+                    results = run(url, streams[:count], args.model)
                 first = [v for r in results for v in r.first_partial]
                 gap = [v for r in results for v in r.partial_gap]
                 commit = [v for r in results for v in r.after_commit]
                 speech_end = [v for r in results for v in r.after_speech]
-                wers = [wer([reference], [" ".join(r.finals.values())]) for r in results]
+                wers = [
+                    wer([ref], [" ".join(r.finals.values())]) for (_, ref), r in zip(streams, results, strict=False)
+                ]
                 rows.append(
-                    [label, str(streams), p50(first), p50(gap), p50(commit), p50(speech_end),
+                    [label, str(count), p50(first), p50(gap), p50(commit), p50(speech_end),
                      f"{statistics.fmean(wers):.2%}", f"{whole_wer:.2%}"]
                 )  # fmt: skip
                 print(rows[-1], flush=True)
+                print("  first stream's finals:", " | ".join(results[0].finals.values()), flush=True)
     context_lines = [
         machine_info(),
         f"{len(clips)} English clips ({len(pcm) / 16000:.0f} s with 1.2 s gaps) per stream at real-time pace, "
+        "each stream from another clip on, "
         f"24 kHz PCM in 100 ms appends; server VAD {TURN['silence_duration_ms']} ms; 2 workers + reserve; "
         f"model {args.model}.",
     ]

@@ -122,13 +122,13 @@ def test_a_partial_s_encoder_sees_the_audio_and_3_s_of_padding_not_30_s(
     # faster-whisper pads every window to 3000 feature frames; a request may stop 300 after the audio.
     seen: list[int] = []
     encoder = engine.models["whisper-base"].encode
-    inner = encoder._encode
+    inner = encoder.own
 
     def counted(features: np.ndarray) -> Any:
         seen.append(features.shape[-1])
         return inner(features)
 
-    monkeypatch.setattr(encoder, "_encode", counted)
+    monkeypatch.setattr(encoder, "own", counted)
     for name in ("jfk.wav", "ps_librivox_0880.wav"):
         pcm = read_pcm(name)
         results = []
@@ -145,6 +145,33 @@ def test_a_partial_s_encoder_sees_the_audio_and_3_s_of_padding_not_30_s(
         assert len(text.split()) == len(padded_text.split()), (name, text, padded_text)
         assert sum(a != b for a, b in zip(text.split(), padded_text.split(), strict=True)) <= 1, (name, text)
         assert abs(end - padded_end) <= 0.1, name
+
+
+def test_a_wide_decode_runs_only_its_encoder_on_the_wide_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = build_registry(["whisper-base"], {}, "whisper-base", Settings().cache_dir)
+    engine = WhisperConfig(models=tuple(registry.specs.values()), threads=1, wide_threads=2)()
+    narrow = engine.models["whisper-base"].encode
+    calls: list[str] = []
+
+    def counting(name: str, encode: Any) -> Any:
+        def counted(features: np.ndarray) -> Any:
+            calls.append(name)
+            return encode(features)
+
+        return counted
+
+    monkeypatch.setattr(narrow, "own", counting("own", narrow.own))
+    monkeypatch.setitem(engine.wide_encoders, "whisper-base", counting("wide", engine.wide_encoders["whisper-base"]))
+    pcm = read_pcm("ps_librivox_0890.wav")
+    texts = []
+    for wide in (True, False, True):
+        calls.clear()
+        request = TranscriptionRequest(model="whisper-base", word_timestamps=True)
+        _, segments = engine.transcribe(pcm, request, None, wide=wide)
+        texts.append(" ".join(s.text for s in segments))
+        assert calls == ["wide" if wide else "own"], wide  # the language detection's pass, reused
+    # One model decodes from either encoder's output: the same text.
+    assert texts[0] == texts[1] == texts[2] and "cold-hearted" in texts[0]
 
 
 def test_a_preview_is_one_bounded_greedy_pass(engine: WhisperEngine) -> None:

@@ -73,3 +73,18 @@ def lends_every_core(worker: Worker, workers: Iterable[Worker], scheduler: Sched
     shared), so a lone request is fast and requests never queue behind a wide one."""
     others = [w for w in workers if w is not worker and not w.reserve]
     return not worker.reserve and not scheduler.waiting() and bool(others) and all(w.idle for w in others)
+
+
+def room_for_a_guess(workers: Iterable[Worker], scheduler: Scheduler) -> bool:
+    """Spare capacity for optional live work (a partial, an early final): no live work waits, and a
+    worker idles where the guess slows no live decode. Either a core is free (fewer workers busy
+    than there are regular ones, one per core), or an idle reserve can take it while no live work
+    runs: it then shares the cores only with lower-lane windows, which yield to it (their nice).
+    A guess beside a live final on two busy cores would slow that final by half."""
+    pool = list(workers)
+    busy = sum(1 for w in pool if w.assignment is not None)
+    live = sum(1 for w in pool if w.assignment is not None and w.assignment.lane is Lane.LIVE)
+    regular = sum(1 for w in pool if not w.reserve)
+    free_core = busy < regular and any(w.idle for w in pool)
+    beside_lower_lanes = not live and any(w.reserve and w.idle for w in pool)
+    return not scheduler.waiting_in(Lane.LIVE) and (free_core or beside_lower_lanes)

@@ -34,13 +34,21 @@ class ReusedEncoder:
 
     def __init__(self, model: Any, padding_frames: int | None = None) -> None:
         self._model = model
-        self._encode: Callable[[np.ndarray], Any] = model.encode
+        self.own: Callable[[np.ndarray], Any] = model.encode
+        """The model's own encoder pass (CTranslate2 on the model's threads)."""
+        self._encode = self.own
         self.padding = padding_frames
         """Frames of padding kept after the audio; None: all of faster-whisper's (to 3000). The
         engine sets it for each decode."""
         self._kept: tuple[np.ndarray, int | None, Any] | None = None
         self.passes = 0
         """Encoder passes actually run (a kept output handed back is not one)."""
+
+    def run_on(self, encoder: Callable[[np.ndarray], Any] | None) -> None:
+        """Encode with `encoder` (another copy's pass: the same weights on more threads, whose
+        output this model's decoder takes as its own) until told otherwise; None: the model's own.
+        A kept output stays valid: the copies compute the same encoder."""
+        self._encode = encoder or self.own
 
     def __call__(self, features: np.ndarray) -> Any:
         kept, self._kept = self._kept, None

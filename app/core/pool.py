@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.core.dispatch_policy import lends_every_core, preemption_victims, reserve_pick
+from app.core.dispatch_policy import lends_every_core, preemption_victims, reserve_pick, room_for_a_guess
 from app.core.engine import EngineFactory
 from app.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded, SttError, Unavailable, from_wire
 from app.core.pipeline import Plan, WindowResult, merge, window_work
@@ -75,8 +75,8 @@ class DecoderPool:
 
     @property
     def idle(self) -> bool:
-        """A loaded worker has nothing to do and nothing waits: spare capacity for optional work."""
-        return self._scheduler.waiting() == 0 and any(w.ready and w.assignment is None for w in self._workers.values())
+        """Spare capacity for optional work (dispatch_policy.room_for_a_guess)."""
+        return room_for_a_guess(self._workers.values(), self._scheduler)
 
     @property
     def worker_pids(self) -> list[int]:

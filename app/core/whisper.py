@@ -59,10 +59,13 @@ class WhisperEngine:
         self.config = config
         self.specs = {spec.name: spec for spec in config.models}
         self.models = {spec.name: self._load(spec, config.threads) for spec in config.models}
-        self.wide = (
-            {spec.name: self._load(spec, config.wide_threads) for spec in config.models}
+        # A wide decode runs only its encoder on the wide copy: the encoder gains from more threads
+        # (1.66 -> 1.09 s for a 5 s clip with 3 s of lead here), the decoder's beam search loses
+        # (the whole decode on two threads: 1.33 s; docs/performance.md, "Every core for a final").
+        self.wide_encoders = (
+            {spec.name: self._load(spec, config.wide_threads).encode.own for spec in config.models}
             if config.wide_threads > config.threads
-            else self.models
+            else {}
         )
 
     def _load(self, spec: ModelSpec, threads: int) -> Any:
@@ -106,7 +109,7 @@ class WhisperEngine:
         # The same detection as a decode's, so the output it keeps is reused if this worker decodes
         # `pcm` next.
         model = self.models[spec.name]
-        self._pad(model, request)
+        self._prepare(model, request)
         return likeliest_language(model.encode.detect(pcm), request)
 
     # -- decoding ----------------------------------------------------------------------------
@@ -114,8 +117,8 @@ class WhisperEngine:
         self, pcm: np.ndarray, request: TranscriptionRequest, language: str | None, *, wide: bool = False
     ) -> tuple[LanguageGuess, Iterator[Segment]]:
         spec = self.specs[request.model]
-        model = (self.wide if wide else self.models)[spec.name]
-        self._pad(model, request)
+        model = self.models[spec.name]
+        self._prepare(model, request, wide)
         if not spec.multilingual:
             language = "en"  # SpeechService.prepare has refused translation and other languages
         words = request.word_timestamps or request.word_confidence
@@ -142,7 +145,7 @@ class WhisperEngine:
         request = items[0].request
         spec = self.specs[request.model]
         model = self.models[spec.name]
-        self._pad(model, request)
+        self._prepare(model, request)
         features = np.stack([pad_or_trim(model.feature_extractor(item.pcm)) for item in items])
         encoded = model.encode(features)
         languages = [item.language if spec.multilingual else "en" for item in items]
@@ -171,11 +174,12 @@ class WhisperEngine:
                 out.append((LanguageGuess(language or "en", 1.0), segments))
         return out
 
-    @staticmethod
-    def _pad(model: Any, request: TranscriptionRequest) -> None:
-        """The request's encoder padding for the decode about to run (a worker runs one at a time)."""
+    def _prepare(self, model: Any, request: TranscriptionRequest, wide: bool = False) -> None:
+        """The request's encoder padding and the encoder's threads for the decode about to run (a
+        worker runs one at a time)."""
         seconds = request.encoder_padding_seconds
         model.encode.padding = round(seconds * 100) if seconds is not None and seconds < WINDOW else None
+        model.encode.run_on(self.wide_encoders.get(request.model) if wide else None)
 
     def _whole(self, item: BatchItem) -> tuple[LanguageGuess, list[Segment]]:
         guess, segments = self.transcribe(item.pcm, item.request, item.language)
