@@ -61,7 +61,7 @@ class WhisperEngine:
         self.models = {spec.name: self._load(spec, config.threads) for spec in config.models}
         # A wide decode runs only its encoder on the wide copy: the encoder gains from more threads
         # (1.66 -> 1.09 s for a 5 s clip with 3 s of lead here), the decoder's beam search loses
-        # (the whole decode on two threads: 1.33 s; docs/performance.md, "Every core for a final").
+        # (the whole decode on two threads: 1.33 s; docs/performance.md, "Every core for a lone window's encoder").
         self.wide_encoders = (
             {spec.name: self._load(spec, config.wide_threads).encode.own for spec in config.models}
             if config.wide_threads > config.threads
