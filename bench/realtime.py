@@ -110,12 +110,13 @@ def one_stream(url: str, audio: bytes, result: StreamResult, model: str) -> None
                 break
 
 
-def rotated(clips: list[str], first: int) -> tuple[bytes, str]:
-    """The clips from the `first`-th on, then the ones before it, with gaps: audio and reference."""
+def rotated(clips: list[str], first: int) -> tuple[np.ndarray, str]:
+    """The clips from the `first`-th on, then the ones before it, with gaps: 16 kHz audio and
+    reference."""
     order = clips[first % len(clips) :] + clips[: first % len(clips)]
     refs = references()
     pcm = np.concatenate([part for clip in order for part in (read_pcm(clip), GAP)])
-    return pcm24(pcm), " ".join(refs[c] for c in order)
+    return pcm, " ".join(refs[c] for c in order)
 
 
 def run(url: str, streams: list[tuple[bytes, str]], model: str) -> list[StreamResult]:
@@ -145,10 +146,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     clips = ENGLISH[: args.clips]
-    pcm = np.concatenate([part for clip in clips for part in (read_pcm(clip), GAP)])
-    reference = rotated(clips, 0)[1]
+    pcm, reference = rotated(clips, 0)
     counts = [int(n) for n in args.streams.split(",")]
-    streams = [rotated(clips, i) for i in range(max(counts))]
+    streams = [(pcm24(audio), ref) for audio, ref in (rotated(clips, i) for i in range(max(counts)))]
     rows = []
     env = {"ASR_RESERVE_WORKERS": "1"}
     if args.model not in ("whisper-1", "whisper-base"):

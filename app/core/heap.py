@@ -13,22 +13,25 @@ import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def _glibc_trim() -> Callable[[], bool] | None:
-    name = ctypes.util.find_library("c")
+def _libc_function(name: str, argtypes: list[Any]) -> Callable[..., int] | None:
+    """A function of the C library, typed; None where it has none (musl, macOS: not glibc)."""
     try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
     except (OSError, AttributeError, TypeError):
-        return None  # not glibc (musl, macOS): nothing to trim this way
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return lambda: bool(trim(0))
+        return None
+    function.argtypes, function.restype = argtypes, ctypes.c_int
+    return function  # type: ignore[no-any-return]
 
 
-trim_heap = _glibc_trim()
+_malloc_trim = _libc_function("malloc_trim", [ctypes.c_size_t])
+_mallopt = _libc_function("mallopt", [ctypes.c_int, ctypes.c_int])
+
+trim_heap: Callable[[], bool] | None = (lambda trim=_malloc_trim: bool(trim(0))) if _malloc_trim else None
 """Returns whether memory was handed back; None where the C library has no malloc_trim."""
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
@@ -42,12 +45,7 @@ def fix_mmap_threshold(size: int) -> bool:
     pages between decodes. Fixed, they are mapped and unmapped with each decode. Returns whether
     the C library took it (False off glibc).
     """
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, size))
+    return bool(_mallopt and _mallopt(M_MMAP_THRESHOLD, size))
 
 
 async def trim_periodically(every: float, trim: Callable[[], bool] | None = trim_heap) -> None:
