@@ -178,7 +178,7 @@ def test_a_preview_is_one_bounded_greedy_pass(engine: WhisperEngine) -> None:
     # The first 2 s of this clip make Whisper loop on a 3 s padded encoder: through the fallback
     # temperatures that cost 12.6 s where a partial's median is 0.26 s.
     pcm = read_pcm("moonshine_beckett.wav")[: 2 * 16000]
-    request = TranscriptionRequest(model="whisper-base", beam_size=1, encoder_padding_seconds=3.0, preview=True)
+    request = TranscriptionRequest(model="whisper-base", beam_size=1, encoder_padding_seconds=3.0, bounded=True)
     options = engine._options(request, "en", 2.0)
     assert options["temperature"] == (0.0,) and options["max_new_tokens"] == 26
     _, segments = engine.transcribe(pcm, request, "en")
@@ -272,3 +272,19 @@ def test_amplifying_requests_are_refused_for_a_fraction_of_the_clips_cost(
         run(engine, tmp_path, data, **options)
     assert refused.value.param == field
     assert cpu_seconds() - before < 0.1 * clip_cost
+
+
+def test_a_decode_that_stops_near_the_end_asks_for_no_further_window() -> None:
+    from types import SimpleNamespace
+
+    from app.core.whisper import _until_near_end
+
+    pulled: list[float] = []
+
+    def lazily() -> Iterator[Any]:  # as faster-whisper: the next window is decoded when asked for
+        for end in (2.0, 4.5, 5.1, 5.4):
+            pulled.append(end)
+            yield SimpleNamespace(end=end)
+
+    assert [s.end for s in _until_near_end(lazily(), 5.5)] == [2.0, 4.5, 5.1]
+    assert pulled == [2.0, 4.5, 5.1]  # 5.1 is within 0.7 s of the end: nothing more was decoded

@@ -41,13 +41,17 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _a_window_buffer_is_mapped() -> bool:
-    """After a 1 MB block is mapped and freed, is a 200 KB block (a window's buffer) mapped too?"""
+    """After a 4 MB block is mapped and freed, is a 1 MB block (a window's features) mapped too?
+
+    (A block that a free hole of the heap can hold is taken from there whatever the threshold: the
+    threshold decides whether the heap grows or a block is mapped, so the block is larger than the
+    holes an import leaves.)"""
     mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
     mallinfo2.restype = _MallInfo2
-    big = bytearray(2**20)
-    del big  # glibc's own threshold now rises past 1 MB
+    big = bytearray(4 * 2**20)
+    del big  # glibc's own threshold now rises past 4 MB
     before = mallinfo2().hblks
-    buffer = bytearray(200_000)
+    buffer = bytearray(2**20)
     mapped = mallinfo2().hblks > before
     del buffer
     return mapped

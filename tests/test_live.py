@@ -27,6 +27,7 @@ from app.core.live import (
     TurnDetection,
 )
 from app.core.live_audio import LiveFormat
+from app.core.live_decode import _fails
 from app.core.live_text import without_repeats
 from app.core.types import Lane, Segment, Transcript, TranscriptionRequest, Word
 from tests.audio_tools import encode, read_pcm
@@ -216,14 +217,16 @@ async def test_a_final_whose_lead_ended_the_decode_is_decoded_again_alone() -> N
     finals = [e.transcript.text for e in events if isinstance(e, Final)]
     committed = [e for e in events if isinstance(e, Committed)]
     final_calls = [c for c in service.calls if c.beam_size == 5]
-    # The first utterance has no lead: one decode. Each later one: with its lead, then alone, with
-    # the previous final's text as the prompt, as a final without lead audio is decoded.
+    # The first utterance has no lead: one decode. Each later one: with its lead (read: the finals
+    # that end before the lead), then alone, with the previous final's text as the prompt, as a
+    # final without lead audio is decoded.
     assert session.finals_without_lead == len(CLIPS) - 1
     assert len(final_calls) == 1 + 2 * (len(CLIPS) - 1)
     for n, c in enumerate(committed[1:], start=1):
         with_lead, alone = final_calls[2 * n - 1], final_calls[2 * n]
         utterance = (c.audio_end_ms - c.audio_start_ms) / 1000
-        assert with_lead.seconds == pytest.approx(utterance + 3.0, abs=0.002) and with_lead.prompt is None
+        assert with_lead.seconds == pytest.approx(utterance + 3.0, abs=0.002)
+        assert with_lead.prompt == (finals[n - 2] if n > 1 else None)
         assert alone.seconds == pytest.approx(utterance, abs=0.002) and alone.prompt == finals[n - 1]
     assert all(text and "lead" not in text for text in finals)
 
@@ -244,15 +247,21 @@ async def test_speech_after_a_short_pause_cancels_the_early_final() -> None:
     assert len(service.calls) == 2 and service.calls[1].seconds > 2 * len(clip) / 16000
 
 
-async def test_finals_hear_the_audio_before_them_and_keep_the_first_language() -> None:
+@pytest.mark.parametrize(("words", "prompts"), [(12, [None, None, "text 1"]), (0, [None, None, None])])
+async def test_finals_hear_the_audio_before_them_and_keep_the_first_language(
+    words: int, prompts: list[str | None]
+) -> None:
     service, clock = ScriptedService(language="fr"), Clock()
-    async with LiveSession(service, TEMPLATE, LiveConfig(partial_interval_ms=10**6), TURN, clock=clock) as session:  # type: ignore[arg-type]
+    config = LiveConfig(partial_interval_ms=10**6, lead_prompt_words=words)
+    async with LiveSession(service, TEMPLATE, config, TURN, clock=clock) as session:  # type: ignore[arg-type]
         await stream(session, speech(), clock)
         await session.finish()
     finals = [e for e in drain(session) if isinstance(e, Final)]
-    # The utterances after the first are decoded with the 3 s of audio before them: the context is
-    # heard, not read (read as well, Whisper copied it into the final).
-    assert [c.prompt for c in service.calls] == [None, None, None]
+    # The utterances after the first are decoded with the 3 s of audio before them: the context
+    # they hear is not read too (read as well, Whisper copied it into the final). Only the words of
+    # earlier finals that end before a final's lead are its prompt: the first final's for the third
+    # (the second's end inside the third's lead).
+    assert [c.prompt for c in service.calls] == prompts
     assert all(c.seconds > 4.5 for c in service.calls[1:])
     assert [c.language for c in service.calls] == [None, "fr", "fr"]
     assert [f.transcript.text for f in finals] == ["text 1", "text 2", "text 3"]
@@ -382,3 +391,52 @@ def test_a_segment_repeating_the_one_before_is_dropped() -> None:
         duration=3.0,
     )
     assert [s.text for s in without_repeats(looping).segments] == ["We're all going direct to Heaven.", "Fail."]
+
+
+class LoopsWhenPrompted(ScriptedService):
+    """Whisper as a prompt can make it: with the words before the lead, a looped text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[TranscriptionRequest] = []
+
+    async def transcribe(self, request: TranscriptionRequest, lane: Lane = Lane.INTERACTIVE, **_: Any) -> Transcript:
+        self.requests.append(request)
+        transcript = await super().transcribe(request, lane)
+        if not request.prompt:
+            return transcript
+        looped = replace(transcript.segments[0], compression_ratio=3.1)
+        return replace(transcript, segments=(looped,))
+
+
+async def test_a_prompted_final_is_one_bounded_try_then_decoded_without_the_prompt() -> None:
+    service, clock = LoopsWhenPrompted(), Clock()
+    async with LiveSession(service, TEMPLATE, LiveConfig(partial_interval_ms=10**6), TURN, clock=clock) as session:  # type: ignore[arg-type]
+        await stream(session, speech(), clock)
+        await session.finish()
+    finals = [e.transcript.text for e in drain(session) if isinstance(e, Final)]
+    prompted = [r for r in service.requests if r.prompt]
+    # The third utterance's final reads the first one's words: one try at temperature 0 with a
+    # token cap, stopping at the audio's end; it loops, so it is decoded again, unprompted.
+    assert len(prompted) == 1 and prompted[0].bounded and prompted[0].stop_near_end
+    assert prompted[0].prompt == finals[0]
+    again = service.requests[service.requests.index(prompted[0]) + 1]
+    assert not again.prompt and not again.bounded and again.beam_size == 5
+    assert session.finals_unprompted == 1 and finals[2] == f"text {len(service.requests)}"
+
+
+@pytest.mark.parametrize(
+    ("segments", "fails"),
+    [
+        ((), True),  # no text
+        ((Segment(start=10.0, end=13.4, text="a", confidence=0.9),), True),  # stops 1.6 s before the audio's end
+        ((Segment(start=10.0, end=14.6, text="a", confidence=0.9, compression_ratio=2.5),), True),  # looped
+        ((Segment(start=10.0, end=14.6, text="a", confidence=0.9, avg_logprob=-1.2),), True),  # unsure
+        ((Segment(start=10.0, end=14.6, text="a", confidence=0.9, compression_ratio=1.3, avg_logprob=-0.2),), False),
+    ],
+)
+def test_a_prompted_try_fails_as_whisper_would_retry_it_or_when_it_stops_early(
+    segments: tuple[Segment, ...], fails: bool
+) -> None:
+    transcript = Transcript(segments=segments, language="en", language_probability=1.0, duration=5.0)
+    assert _fails(transcript, 15.0) is fails

@@ -154,6 +154,11 @@ class LiveSession:
         return self._decoder.finals_without_lead
 
     @property
+    def finals_unprompted(self) -> int:
+        """Finals decoded again without the words before their lead: with them, Whisper looped."""
+        return self._decoder.finals_unprompted
+
+    @property
     def seconds_received(self) -> float:
         return self._received / SAMPLE_RATE
 

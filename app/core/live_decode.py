@@ -21,6 +21,8 @@ from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Tr
 
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
 CONTEXT_WORDS = 40
+COMPRESSION_RATIO_MAX, LOG_PROB_MIN = 2.4, -1.0  # openai-whisper's and faster-whisper's defaults
+STOPPED_EARLY_SECONDS = 1.0  # a final's audio ends with the VAD's silence (500 ms) or less
 
 
 class LiveDecoder:
@@ -38,23 +40,39 @@ class LiveDecoder:
         self._ahead = ahead  # seconds of audio received beyond real-time pace
         self._clock = clock
         self._context = ""
+        self._heard: list[tuple[float, str]] = []  # (end, word) in stream seconds, of recent finals
         self._language = template.language
         self.slots = asyncio.Semaphore(config.parallel_finals)
         self.finals_without_lead = 0  # decoded again: with the lead, Whisper stopped before them
+        self.finals_unprompted = 0  # decoded again: with the words before the lead, Whisper looped
 
     async def final(self, pcm: np.ndarray, start: int, lead: int) -> Transcript | SttError:
         """A final's decode of `pcm`, whose first `lead` samples come before the utterance (at
         stream sample `start`). An error is returned, not raised: it runs as a task of the session's
         group, which must not fail, and its final reports it."""
-        # The context is the latest final out by now: the previous one's at real-time pace; an
-        # older one while finals run side by side (a stream ahead of the decoders). With lead audio
-        # the context is heard, not read: the same words as a prompt too and Whisper may copy them
-        # ("we were all going direct to heaven" three times more).
-        request = self._request(pcm, self.template.beam_size, context=not lead)
-        if lead:
-            request = replace(request, word_timestamps=True)
+        # The context is the latest finals out by now: the previous one's at real-time pace; an
+        # older one while finals run side by side (a stream ahead of the decoders). Without lead
+        # audio it is read: the previous final's last words are the prompt. With it, the words the
+        # lead holds are heard, not read (read as well, Whisper copied them: "we were all going
+        # direct to heaven" three times more): only words before the lead are read.
+        if not lead:
+            request = self._request(pcm, self.template.beam_size, self._context)
+            return await self._final(request, start)
+        request = replace(self._request(pcm, self.template.beam_size, ""), word_timestamps=True)
+        context = self._words_before(start - lead)
+        if context:
+            # A prompt can make Whisper loop, and each fallback temperature is one more decode
+            # (finals 4.3 s late at four streams, measured): one bounded try, then none.
+            tried_request = replace(request, prompt=self._prompt(context), bounded=True, stop_near_end=True)
+            tried = await self._final(tried_request, start - lead)
+            if isinstance(tried, SttError) or not _fails(tried, (start - lead + len(pcm)) / SAMPLE_RATE):
+                return tried
+            self.finals_unprompted += 1
+        return await self._final(request, start - lead)
+
+    async def _final(self, request: TranscriptionRequest, start: int) -> Transcript | SttError:
         try:
-            return await self._decode(request, start - lead, self.config.overload_wait_seconds)
+            return await self._decode(request, start, self.config.overload_wait_seconds)
         except SttError as exc:
             return exc
 
@@ -77,15 +95,19 @@ class LiveDecoder:
         if lead:
             at, by_end = boundary
             heard = transcript.text
-            transcript = words_after(
-                transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=self.template.word_timestamps
-            )
+            transcript = words_after(transcript, at / SAMPLE_RATE, by_end=by_end, keep_words=True)
+            self._remember(transcript)
+            if not self.template.word_timestamps:
+                transcript = replace(transcript, segments=tuple(replace(s, words=()) for s in transcript.segments))
             transcript = replace(transcript, duration=(len(pcm) - lead) / SAMPLE_RATE)
             if heard and not transcript.text:
                 # Whisper ended its output with the lead's last words (seen at the end of a
                 # sentence: an end-of-text where the next segment began): decoded again, alone.
                 self.finals_without_lead += 1
                 transcript = await self.finished(pcm[lead:], start, 0)
+                self._remember(transcript)
+        else:
+            self._remember(transcript)
         if self._language is None:
             self._language = transcript.language  # pinned after the first utterance
         if transcript.text:
@@ -93,15 +115,29 @@ class LiveDecoder:
             self._context = " ".join(transcript.text.split()[-CONTEXT_WORDS:])
         return transcript
 
+    def _remember(self, transcript: Transcript) -> None:
+        """A final's words with their ends: the context of a later final is what its lead did not hear."""
+        heard = [(w.end, w.text.strip()) for s in transcript.segments for w in s.words]
+        heard = heard or [(s.end, s.text) for s in transcript.segments]
+        self._heard = [*self._heard, *heard][-2 * CONTEXT_WORDS :]
+
     async def partial(self, pcm: np.ndarray, start: int) -> Transcript:
         """A preview: greedy, the encoder on the audio plus a little padding, never retried (it is
         redone soon, and the final says what went wrong)."""
         padding = self.config.partial_encoder_padding_seconds
-        request = replace(self._request(pcm, 1), encoder_padding_seconds=padding, preview=True)
+        request = replace(self._request(pcm, 1, self._context), encoder_padding_seconds=padding, bounded=True)
         return await self._decode(request, start, 0.0)
 
-    def _request(self, pcm: np.ndarray, beam_size: int | None, *, context: bool = True) -> TranscriptionRequest:
-        prompt = " ".join(p for p in (self.template.prompt, self._context if context else "") if p) or None
+    def _words_before(self, sample: int) -> str:
+        """The last `lead_prompt_words` words of the finals so far that end before stream `sample`."""
+        count, before = self.config.lead_prompt_words, sample / SAMPLE_RATE
+        return " ".join([word for end, word in self._heard if end <= before][-count:]) if count else ""
+
+    def _prompt(self, context: str) -> str | None:
+        return " ".join(p for p in (self.template.prompt, context) if p) or None
+
+    def _request(self, pcm: np.ndarray, beam_size: int | None, context: str) -> TranscriptionRequest:
+        prompt = self._prompt(context)
         return replace(
             self.template,
             audio=AudioInput(data=pcm.tobytes(), raw=FLOAT_PCM),
@@ -126,3 +162,13 @@ class LiveDecoder:
         end = offset + transcript.duration
         segments: tuple[Segment, ...] = tuple(s.placed(offset, s.channel, end) for s in transcript.segments)
         return replace(transcript, segments=segments)
+
+
+def _fails(transcript: Transcript, end: float) -> bool:
+    """Whisper's own quality gates (compression ratio, mean log-probability), which a decode at
+    temperature 0 that failed them would retry hotter; or no text, or text that stops more than
+    `STOPPED_EARLY_SECONDS` before the audio's `end` (stream seconds)."""
+    segments = transcript.segments
+    if not segments or segments[-1].end < end - STOPPED_EARLY_SECONDS:
+        return True
+    return any(s.compression_ratio > COMPRESSION_RATIO_MAX or s.avg_logprob < LOG_PROB_MIN for s in segments)

@@ -75,9 +75,14 @@ class TranscriptionRequest:
     temperature: float = 0.0
     encoder_padding_seconds: float | None = None
     """Padding the encoder sees after the audio (app/core/encoder_reuse.py); None: the server's."""
-    preview: bool = False
-    """A live partial: one pass at temperature 0 (no fallback) and a text no longer than the audio
-    can hold, so a decode that loops costs a bounded time; its final is decoded properly."""
+    bounded: bool = False
+    """One pass at temperature 0 (no fallback) and a text no longer than the audio can hold, so a
+    decode that loops costs a bounded time: a live partial (its final is decoded properly), or a
+    live final's try with a prompt (decoded again without it if the try fails Whisper's gates)."""
+    stop_near_end: bool = False
+    """Decoding stops at the first segment that ends near the audio's end (a live final's last
+    word): Whisper decodes the audio after the last word again, and on a final's trailing silence a
+    prompted Whisper invented text there, two more windows (4.7 s for a 5.5 s final, not 1.2)."""
     max_seconds: float | None = None
     """A tighter duration cap than the server-wide one (e.g. a protocol's sync limit)."""
     intervals: tuple[tuple[float, float], ...] = ()

@@ -32,6 +32,7 @@ LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 MIN_FAST_WORDS, MAX_WORDS_PER_SECOND = 6, 15.0
 PREVIEW_TOKENS, PREVIEW_TOKENS_PER_SECOND = 10, 8  # English speech is 3-5 tokens a second
+NEAR_END_SECONDS = 0.7  # a live final's audio ends 0.2-0.5 s into the silence after its last word
 PROMPT_TOKENS = 223  # Whisper's own limit: max_length // 2 - 1 (faster-whisper silently drops the rest)
 
 
@@ -132,6 +133,9 @@ class WhisperEngine:
         options = self._options(request, language, len(pcm) / SAMPLE_RATE)
         options["suppress_tokens"] = [-1, *foreign(model, request, [language])]
         segments, info = model.transcribe(pcm, **options)
+        if request.stop_near_end:
+            # faster-whisper decodes lazily: asking for no segment after it, no further window.
+            segments = _until_near_end(segments, len(pcm) / SAMPLE_RATE)
         guess = LanguageGuess(info.language, probability)
         return guess, self._convert(self._without_hallucinations(segments, pcm), pcm, request, model, info.language)
 
@@ -243,7 +247,7 @@ class WhisperEngine:
             "hotwords": " ".join(request.phrases) or None,
             "temperature": FALLBACK_TEMPERATURES if request.temperature <= 0 else (request.temperature,),
         }
-        if request.preview:
+        if request.bounded:
             # Whisper loops on some cut-off audio (the open end of an utterance): 12 s until the
             # fallback temperatures gave up, measured, against 0.26 s for a median partial.
             options["temperature"] = (0.0,)
@@ -294,6 +298,14 @@ class WhisperEngine:
                 doubtful.append(segment)
         if doubtful and has_speech(pcm):
             yield from doubtful
+
+
+def _until_near_end(segments: Iterator[Any], duration: float) -> Iterator[Any]:
+    """The segments up to the first that ends within NEAR_END_SECONDS of the audio's end."""
+    for segment in segments:
+        yield segment
+        if segment.end >= duration - NEAR_END_SECONDS:
+            return
 
 
 def _too_fast(segment: Any, duration: float) -> bool:
