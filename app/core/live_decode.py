@@ -21,7 +21,6 @@ from app.core.types import AudioInput, Lane, RawEncoding, RawFormat, Segment, Tr
 
 FLOAT_PCM = RawFormat(RawEncoding.FLOAT32, SAMPLE_RATE, 1)
 CONTEXT_WORDS = 40
-COMPRESSION_RATIO_MAX, LOG_PROB_MIN = 2.4, -1.0  # openai-whisper's and faster-whisper's defaults
 STOPPED_EARLY_SECONDS = 1.0  # a final's audio ends with the VAD's silence (500 ms) or less
 
 
@@ -165,10 +164,9 @@ class LiveDecoder:
 
 
 def _fails(transcript: Transcript, end: float) -> bool:
-    """Whisper's own quality gates (compression ratio, mean log-probability), which a decode at
-    temperature 0 that failed them would retry hotter; or no text, or text that stops more than
+    """Whisper's own quality gates failed, no text, or text that stops more than
     `STOPPED_EARLY_SECONDS` before the audio's `end` (stream seconds)."""
     segments = transcript.segments
     if not segments or segments[-1].end < end - STOPPED_EARLY_SECONDS:
         return True
-    return any(s.compression_ratio > COMPRESSION_RATIO_MAX or s.avg_logprob < LOG_PROB_MIN for s in segments)
+    return any(s.fails_quality_gates for s in segments)

@@ -103,8 +103,15 @@ class Alternative:
     confidence: float
 
 
+# Whisper's own quality gates (openai-whisper and faster-whisper defaults).
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+
+
 @dataclass(frozen=True)
 class Segment:
+    """A stretch of text with its times; the scores are Whisper's (0 where an engine has none)."""
+
     start: float
     end: float
     text: str
@@ -120,6 +127,12 @@ class Segment:
     no_speech_prob: float = 0.0
     temperature: float = 0.0
     seek: int = 0
+
+    @property
+    def fails_quality_gates(self) -> bool:
+        """Over Whisper's compression ratio or under its mean log-probability threshold: a decode
+        at temperature 0 like this one is retried hotter."""
+        return self.compression_ratio > COMPRESSION_RATIO_THRESHOLD or self.avg_logprob < LOG_PROB_THRESHOLD
 
     def placed(self, offset: float, channel: int, limit: float) -> Segment:
         """Moved to `offset` in the whole audio, with times clamped to the block end `limit`

@@ -19,17 +19,21 @@ from app.core.audio import SAMPLE_RATE
 from app.core.engine import BatchItem, LanguageGuess
 from app.core.errors import InvalidArgument
 from app.core.models import ModelSpec
-from app.core.types import Alternative, Segment, TranscriptionRequest, Word
+from app.core.types import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOG_PROB_THRESHOLD,
+    Alternative,
+    Segment,
+    TranscriptionRequest,
+    Word,
+)
 from app.core.whisper_nbest import segment_nbest, window_nbest
 from app.core.whisper_parts import foreign, has_speech, likeliest_language, prompt_tokens, suppressed, tokenizer_for
 from app.core.windows import Span
 
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 WINDOW = 30  # seconds Whisper's encoder sees at once
-# Whisper's own quality gates (openai-whisper and faster-whisper defaults).
-COMPRESSION_RATIO_THRESHOLD = 2.4
-LOG_PROB_THRESHOLD = -1.0
-NO_SPEECH_THRESHOLD = 0.6
+NO_SPEECH_THRESHOLD = 0.6  # with LOG_PROB_THRESHOLD (app/core/types.py): Whisper's no-speech gate
 MIN_FAST_WORDS, MAX_WORDS_PER_SECOND = 6, 15.0
 PREVIEW_TOKENS, PREVIEW_TOKENS_PER_SECOND = 10, 8  # English speech is 3-5 tokens a second
 NEAR_END_SECONDS = 0.7  # a live final's audio ends 0.2-0.5 s into the silence after its last word
